@@ -1,0 +1,6 @@
+//! The `sichss` binary.
+#![forbid(unsafe_code)]
+
+fn main() {
+    println!("sichss");
+}
