@@ -4,7 +4,9 @@
 //!
 //! # Layout
 //! - [`dict`]: Diameter dictionaries (data files under `dictionaries/`).
+//! - [`store`]: the subscriber store trait, its domain model and backends.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
 pub mod dict;
+pub mod store;

@@ -1,0 +1,122 @@
+//! The subscriber store: a trait over domain types, with sled as the embedded default.
+//!
+//! The Cx procedures (TS 29.228 §6) read a subscriber, decide, and write the changed
+//! subscriber back through [`SubscriberStore::update`], which serialises concurrent
+//! requests for one subscriber (so an SQN is never handed out twice) and returns only once
+//! the change is durable (group commit: one flush covers every change waiting for it).
+//!
+//! Must not depend on: the codec, the Cx layer, the server. Backends must not leak their
+//! own types (no `sled::IVec` or `sled::Error` in this interface).
+
+pub mod model;
+
+use std::future::Future;
+
+pub use model::*;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No subscriber with this IMSI.
+    #[error("no subscriber with IMSI {imsi}")]
+    NotFound {
+        /// The IMSI asked for.
+        imsi: String,
+    },
+    /// A subscriber with this IMSI exists already.
+    #[error("a subscriber with IMSI {imsi} exists already (update it, or remove it first)")]
+    AlreadyExists {
+        /// The IMSI.
+        imsi: String,
+    },
+    /// An IMPI or IMPU is already owned by another subscriber.
+    #[error("identity {identity} already belongs to subscriber {owner}")]
+    IdentityConflict {
+        /// The IMPI or IMPU.
+        identity: String,
+        /// IMSI of the subscriber that owns it.
+        owner: String,
+    },
+    /// The subscriber record is not valid; names the field and the fix.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// The field at fault, e.g. `services.001.impi`.
+        field: String,
+        /// What is wrong and what is expected.
+        problem: String,
+    },
+    /// A stored record could not be read back.
+    #[error("stored record {key} is corrupt: {reason}")]
+    Corrupt {
+        /// The record's key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The backend failed (I/O, database).
+    #[error("store backend failed: {0}")]
+    Backend(String),
+}
+
+/// Counters a backend keeps for /metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Durable flushes performed.
+    pub flushes: u64,
+    /// Changes made durable by those flushes.
+    pub flushed_changes: u64,
+}
+
+/// A subscriber store. Implemented by `store::sled::SledStore` (embedded default) and, later,
+/// a PostgreSQL backend; one test battery (`store_battery!`) runs against each.
+pub trait SubscriberStore: Send + Sync + 'static {
+    /// The subscriber with this IMSI.
+    fn get(&self, imsi: &str)
+        -> impl Future<Output = Result<Option<Subscriber>, StoreError>> + Send;
+
+    /// The subscriber one of whose services has this IMPI (exact, normalised).
+    fn find_by_impi(
+        &self,
+        impi: &str,
+    ) -> impl Future<Output = Result<Option<Subscriber>, StoreError>> + Send;
+
+    /// The subscriber one of whose services lists this IMPU (exact, normalised).
+    fn find_by_impu(
+        &self,
+        impu: &str,
+    ) -> impl Future<Output = Result<Option<Subscriber>, StoreError>> + Send;
+
+    /// Adds a new subscriber; fails with `AlreadyExists` or `IdentityConflict`. Durable on return.
+    fn create(&self, sub: Subscriber) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Inserts or replaces a whole subscriber (import). Durable on return.
+    fn put(&self, sub: Subscriber) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Runs `f` on the subscriber under its lock and writes the result back if it changed;
+    /// durable on return. Concurrent updates of one subscriber run one after the other.
+    /// Index entries (IMPI, IMPU) follow the change; a conflict leaves the subscriber as it was.
+    fn update<T, F>(&self, imsi: &str, f: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        F: FnOnce(&mut Subscriber) -> T + Send,
+        T: Send;
+
+    /// Removes a subscriber, returning it. Durable on return.
+    fn delete(
+        &self,
+        imsi: &str,
+    ) -> impl Future<Output = Result<Option<Subscriber>, StoreError>> + Send;
+
+    /// Subscribers in IMSI order, after `after` (exclusive), at most `limit`.
+    fn list(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Subscriber>, StoreError>> + Send;
+
+    /// Number of subscribers.
+    fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Flush counters.
+    fn stats(&self) -> StoreStats;
+}
