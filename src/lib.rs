@@ -3,10 +3,12 @@
 //! Code (SIC), so that services register and de-register independently.
 //!
 //! # Layout
+//! - [`codec`]: the pure Diameter codec (nom parsers, encoder, framer, validation).
 //! - [`dict`]: Diameter dictionaries (data files under `dictionaries/`).
 //! - [`store`]: the subscriber store trait, its domain model and backends.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod codec;
 pub mod dict;
 pub mod store;
