@@ -4,7 +4,9 @@
 //!
 //! # Layout
 //! - [`dict`]: Diameter dictionaries (data files under `dictionaries/`).
+//! - [`auth`]: Milenage, IMS-AKA vectors and resync, SQN management, SIP Digest (pure).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod auth;
 pub mod dict;
