@@ -5,10 +5,12 @@
 //! # Layout
 //! - [`codec`]: the pure Diameter codec (nom parsers, encoder, framer, validation).
 //! - [`dict`]: Diameter dictionaries (data files under `dictionaries/`).
+//! - [`auth`]: Milenage, IMS-AKA vectors and resync, SQN management, SIP Digest (pure).
 //! - [`store`]: the subscriber store trait, its domain model and backends.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod auth;
 pub mod codec;
 pub mod dict;
 pub mod store;
