@@ -8,7 +8,10 @@
 //! Must not depend on: the codec, the Cx layer, the server. Backends must not leak their
 //! own types (no `sled::IVec` or `sled::Error` in this interface).
 
+pub mod jsonl;
 pub mod model;
+pub mod sled;
+mod validate;
 
 use std::future::Future;
 
@@ -121,4 +124,29 @@ pub trait SubscriberStore: Send + Sync + 'static {
 
     /// Flush counters.
     fn stats(&self) -> StoreStats;
+
+    /// Whether a subscriber with this IMSI exists (import uses it to count replacements).
+    /// The default reads the whole record; backends override it with a key lookup.
+    fn contains(&self, imsi: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move { Ok(self.get(imsi).await?.is_some()) }
+    }
+
+    /// Inserts or replaces many subscribers (bulk import), each exactly as [`put`] would;
+    /// durable on return. A failure (invalid record, identity conflict) leaves every
+    /// subscriber either fully written or untouched, but records before the failing one may
+    /// have been written. The default calls `put` in a loop; backends override it to write
+    /// in batches under one flush.
+    ///
+    /// [`put`]: SubscriberStore::put
+    fn put_many(
+        &self,
+        subs: Vec<Subscriber>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            for sub in subs {
+                self.put(sub).await?;
+            }
+            Ok(())
+        }
+    }
 }

@@ -328,3 +328,85 @@ impl Subscriber {
         self.services.values().map(|s| s.impi.as_str())
     }
 }
+
+/// The Service Identification Codes an operator has assigned, SIC → service name
+/// (e.g. "001" → "VoLTE"). Pure data: configuration fills it, the Cx layer and the
+/// provisioning interface consult it. Serialises as a plain map (`{"001": "VoLTE", …}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SicRegistry {
+    entries: BTreeMap<String, String>,
+}
+
+impl Default for SicRegistry {
+    /// The two codes of the reference deployment: "001" VoLTE and "002" RCS.
+    fn default() -> Self {
+        let mut entries = BTreeMap::new();
+        entries.insert("001".to_owned(), "VoLTE".to_owned());
+        entries.insert("002".to_owned(), "RCS".to_owned());
+        Self { entries }
+    }
+}
+
+impl SicRegistry {
+    /// A registry with no codes at all.
+    pub fn empty() -> Self {
+        Self {
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// The service name registered for `sic`, if any.
+    pub fn name(&self, sic: &str) -> Option<&str> {
+        self.entries.get(sic).map(String::as_str)
+    }
+
+    /// Registers (or renames) `sic` as `name`; returns the previous name.
+    pub fn insert(&mut self, sic: impl Into<String>, name: impl Into<String>) -> Option<String> {
+        self.entries.insert(sic.into(), name.into())
+    }
+
+    /// Every (SIC, name) pair, in SIC order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Number of registered codes.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no code is registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod sic_registry_tests {
+    use super::*;
+
+    #[test]
+    fn default_has_volte_and_rcs() {
+        let r = SicRegistry::default();
+        assert_eq!(r.name("001"), Some("VoLTE"));
+        assert_eq!(r.name("002"), Some("RCS"));
+        assert_eq!(r.name("003"), None);
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn serialises_as_a_plain_map_and_inserts() {
+        let mut r: SicRegistry = serde_json::from_str(r#"{"007":"Video"}"#).unwrap();
+        assert_eq!(r.name("007"), Some("Video"));
+        assert_eq!(r.insert("008", "MCPTT"), None);
+        assert_eq!(
+            r.iter().collect::<Vec<_>>(),
+            vec![("007", "Video"), ("008", "MCPTT")]
+        );
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"007":"Video","008":"MCPTT"}"#
+        );
+    }
+}

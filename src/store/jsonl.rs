@@ -1,0 +1,307 @@
+//! Export and import of a whole store as JSON lines: one [`Subscriber`] per line, in the
+//! serde form of [`super::model`]. This is the backup, migration and exchange format of
+//! sichss (backends make no promise about their own files).
+//!
+//! Import writes through [`SubscriberStore::put_many`] in batches; a line that cannot be
+//! parsed or stored stops the import with an error naming the line, after every line
+//! before it has been written, and nothing of that line or any later one. Each subscriber
+//! is written whole or not at all.
+//!
+//! Must not depend on: any particular backend, the codec, the Cx layer.
+
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+
+use super::{StoreError, Subscriber, SubscriberStore};
+
+/// Subscribers read per `list` page by [`export_jsonl`].
+const EXPORT_PAGE: usize = 1000;
+/// Subscribers written per `put_many` call by [`import_jsonl`].
+const IMPORT_BATCH: usize = 1000;
+
+/// Writes every subscriber of `store`, in IMSI order, as one JSON line each; returns the
+/// number written. Pages through [`SubscriberStore::list`], so a concurrent writer may or
+/// may not be seen, but each line is one consistent record.
+pub async fn export_jsonl<S: SubscriberStore, W: Write>(
+    store: &S,
+    out: W,
+) -> Result<u64, StoreError> {
+    let write_err =
+        |e: std::io::Error| StoreError::Backend(format!("writing the export failed: {e}"));
+    let mut out = std::io::BufWriter::new(out);
+    let mut after: Option<String> = None;
+    let mut n = 0u64;
+    loop {
+        let page = store.list(after.as_deref(), EXPORT_PAGE).await?;
+        for sub in &page {
+            serde_json::to_writer(&mut out, sub).map_err(|e| {
+                StoreError::Backend(format!(
+                    "writing subscriber {} to the export failed: {e}",
+                    sub.imsi
+                ))
+            })?;
+            out.write_all(b"\n").map_err(write_err)?;
+            n += 1;
+        }
+        match page.last() {
+            Some(last) if page.len() == EXPORT_PAGE => after = Some(last.imsi.clone()),
+            _ => break,
+        }
+    }
+    out.flush().map_err(write_err)?;
+    Ok(n)
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Subscribers written (new and replaced).
+    pub imported: u64,
+    /// Of those, how many replaced a subscriber with the same IMSI (counted when the
+    /// line was read; a concurrent writer may make this approximate).
+    pub replaced: u64,
+}
+
+/// Why an import stopped: the line at fault, what was wrong with it, and what was
+/// imported before it.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {kind} (the {} subscribers before this line were imported)", .imported_before.imported)]
+pub struct ImportError {
+    /// 1-based line number in the input.
+    pub line: u64,
+    /// What went wrong.
+    #[source]
+    pub kind: ImportErrorKind,
+    /// What was written before the failing line (durably).
+    pub imported_before: ImportReport,
+}
+
+/// What was wrong with a line of an import.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportErrorKind {
+    /// The input could not be read.
+    #[error("cannot read the input: {0}")]
+    Read(#[source] std::io::Error),
+    /// The line is not a subscriber in the serde form of the model.
+    #[error("not a subscriber record at {path}: {error}")]
+    Parse {
+        /// Where in the record the parser stopped, e.g. `aka.sqn` or `services.001.impus[0]`
+        /// (`$` for the record itself).
+        path: String,
+        /// The serde error.
+        #[source]
+        error: serde_json::Error,
+    },
+    /// The store refused the subscriber (invalid, identity conflict) or failed.
+    #[error("{0}")]
+    Store(#[source] StoreError),
+}
+
+/// Reads JSON lines from `input` and writes each subscriber with `put` semantics (insert or
+/// replace). Blank lines are skipped. Stops at the first bad line; see the module docs.
+pub async fn import_jsonl<S: SubscriberStore, R: BufRead>(
+    store: &S,
+    mut input: R,
+) -> Result<ImportReport, ImportError> {
+    let mut report = ImportReport::default();
+    let mut batch = Batch::default();
+    let mut buf = String::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        line += 1;
+        match input.read_line(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                batch.write(store, &mut report).await?;
+                return Err(ImportError {
+                    line,
+                    kind: ImportErrorKind::Read(e),
+                    imported_before: report,
+                });
+            }
+        }
+        let text = buf.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let sub: Subscriber = match serde_json::from_str(text) {
+            Ok(sub) => sub,
+            Err(error) => {
+                batch.write(store, &mut report).await?;
+                let at_object_end = error.to_string().starts_with("missing field");
+                let path = json_path_at(text, error.column(), at_object_end);
+                return Err(ImportError {
+                    line,
+                    kind: ImportErrorKind::Parse { path, error },
+                    imported_before: report,
+                });
+            }
+        };
+        let existed = batch.imsis.contains(&sub.imsi)
+            || store.contains(&sub.imsi).await.map_err(|e| ImportError {
+                line,
+                kind: ImportErrorKind::Store(e),
+                imported_before: report,
+            })?;
+        batch.imsis.insert(sub.imsi.clone());
+        batch.items.push((line, sub, existed));
+        if batch.items.len() >= IMPORT_BATCH {
+            batch.write(store, &mut report).await?;
+        }
+    }
+    batch.write(store, &mut report).await?;
+    Ok(report)
+}
+
+/// Parsed lines not yet written.
+#[derive(Default)]
+struct Batch {
+    /// (line number, subscriber, whether it replaces an existing one).
+    items: Vec<(u64, Subscriber, bool)>,
+    imsis: HashSet<String>,
+}
+
+impl Batch {
+    /// Writes the batch with one `put_many`; if that fails, writes it again line by line
+    /// (put is idempotent) to name the line at fault.
+    async fn write<S: SubscriberStore>(
+        &mut self,
+        store: &S,
+        report: &mut ImportReport,
+    ) -> Result<(), ImportError> {
+        let items = std::mem::take(&mut self.items);
+        self.imsis.clear();
+        if items.is_empty() {
+            return Ok(());
+        }
+        let subs = items.iter().map(|(_, s, _)| s.clone()).collect();
+        if store.put_many(subs).await.is_ok() {
+            for (_, _, existed) in &items {
+                report.imported += 1;
+                report.replaced += u64::from(*existed);
+            }
+            return Ok(());
+        }
+        for (line, sub, existed) in items {
+            if let Err(e) = store.put(sub).await {
+                return Err(ImportError {
+                    line,
+                    kind: ImportErrorKind::Store(e),
+                    imported_before: *report,
+                });
+            }
+            report.imported += 1;
+            report.replaced += u64::from(existed);
+        }
+        Ok(())
+    }
+}
+
+/// The path (`services.001.impus[1]`) of the JSON value being read at 1-based `column`
+/// of the one-line document `text`, for error messages; `$` at the top level. With
+/// `at_object_end` (a missing field, reported at the closing brace) it names the object.
+fn json_path_at(text: &str, column: usize, at_object_end: bool) -> String {
+    enum Frame {
+        Object { key: Option<String>, want_key: bool },
+        Array { index: usize },
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let bytes = text.as_bytes();
+    let end = column.saturating_sub(1).min(bytes.len());
+    let mut i = 0;
+    while i < end {
+        match bytes[i] {
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                want_key: true,
+            }),
+            b'[' => stack.push(Frame::Array { index: 0 }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Array { index }) => *index += 1,
+                Some(Frame::Object { want_key, .. }) => *want_key = true,
+                None => {}
+            },
+            b':' => {
+                if let Some(Frame::Object { want_key, .. }) = stack.last_mut() {
+                    *want_key = false;
+                }
+            }
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                if let Some(Frame::Object {
+                    key,
+                    want_key: true,
+                }) = stack.last_mut()
+                {
+                    let raw = &bytes[start..i.min(bytes.len())];
+                    *key = Some(String::from_utf8_lossy(raw).into_owned());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if at_object_end {
+        if let Some(Frame::Object { key, .. }) = stack.last_mut() {
+            *key = None;
+        }
+    }
+    let mut path = String::new();
+    for frame in &stack {
+        match frame {
+            Frame::Object { key: Some(k), .. } => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+            }
+            Frame::Object { key: None, .. } => {}
+            Frame::Array { index } => path.push_str(&format!("[{index}]")),
+        }
+    }
+    if path.is_empty() {
+        "$".to_owned()
+    } else {
+        path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_path_at;
+
+    fn path_of_error(text: &str) -> String {
+        let e = serde_json::from_str::<super::Subscriber>(text).unwrap_err();
+        json_path_at(text, e.column(), e.to_string().starts_with("missing field"))
+    }
+
+    #[test]
+    fn names_the_field_of_a_type_error() {
+        let text = r#"{"imsi":"1234567","home_domain":"d","default_scheme":"SIP Digest","aka":{"k":"00","amf":"8000","sqn":"x"},"services":{}}"#;
+        assert_eq!(path_of_error(text), "aka.sqn");
+        let text = r#"{"imsi":"1234567","home_domain":"d","default_scheme":"SIP Digest","services":{"001":{"name":"VoLTE","impi":"a@b","impus":["sip:a@b",7]}}}"#;
+        assert_eq!(path_of_error(text), "services.001.impus[1]");
+    }
+
+    #[test]
+    fn missing_field_is_reported_at_its_object() {
+        let text = r#"{"home_domain":"d","default_scheme":"SIP Digest","services":{}}"#;
+        let e = serde_json::from_str::<super::Subscriber>(text).unwrap_err();
+        assert!(e.to_string().contains("imsi"), "{e}");
+        assert_eq!(path_of_error(text), "$");
+        let text = r#"{"imsi":"1234567","home_domain":"d","default_scheme":"SIP Digest","services":{"001":{"name":"VoLTE","impus":["sip:a@b"]}}}"#;
+        assert_eq!(path_of_error(text), "services.001");
+    }
+}

@@ -1,0 +1,704 @@
+//! The embedded subscriber store on [sled] 0.34: the default backend of sichss.
+//!
+//! # On-disk layout
+//!
+//! One sled database (a directory) with four trees:
+//!
+//! | tree          | key                         | value                                     |
+//! |---------------|-----------------------------|-------------------------------------------|
+//! | `subscribers` | IMSI (UTF-8)                | the [`Subscriber`] as `serde_json` bytes   |
+//! | `impi`        | IMPI (normalised, UTF-8)    | IMSI of the subscriber whose service has it |
+//! | `impu`        | IMPU (normalised, UTF-8)    | IMSI of the subscriber listing it          |
+//! | `meta`        | `format`                    | the layout version string [`FORMAT`]       |
+//!
+//! Every write changes the three data trees in one sled transaction, so a crash never
+//! leaves a record without its index entries or an index entry without its record. An
+//! identity (IMPI or IMPU) belongs to one subscriber; the services of one subscriber may
+//! share IMPUs. Keys sort bytewise, so [`SubscriberStore::list`] pages in IMSI string order.
+//!
+//! sled makes no promise about its file format across versions, so this directory is not
+//! an archive or an exchange format: back up and migrate with the JSON-lines export of
+//! [`super::jsonl`], which is the serde form of the domain model.
+//!
+//! # Concurrency and durability
+//!
+//! Writers of one subscriber (create, put, update, delete) serialise on one of
+//! [`LOCK_SHARDS`] async mutexes chosen by a hash of the IMSI; writers of other subscribers
+//! proceed. Checks across subscribers (identity ownership) are made inside the sled
+//! transaction, which sled runs serialisably.
+//!
+//! No writing method returns before its change is on disk, by **group commit**: a writer
+//! applies its change in memory (the sled transaction), takes a sequence number from a
+//! counter of applied changes, releases its subscriber lock, and waits until a flush that
+//! started after its change has completed. Only one flush runs at a time, on the blocking
+//! pool: the first writer that finds no flush running starts one, which reads the counter
+//! (every change numbered up to it is covered), calls `Db::flush` (fsync), records the
+//! durable sequence number and wakes all waiters through a `tokio::sync::watch` channel.
+//! Writers arriving during a flush are covered by the next one, so one fsync serves many
+//! writers. Reads never wait for flushes, so a reader may see a change a moment before it
+//! is durable; it is acknowledged to its writer only once durable, and any later change
+//! that builds on it is made durable by a flush that covers both.
+//!
+//! Must not depend on: the codec, the Cx layer, the server; no sled type leaves this module.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::ops::Bound;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard};
+
+use ::sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use ::sled::{Db, IVec, Transactional, Tree};
+use tokio::sync::{watch, Mutex, MutexGuard};
+
+use super::{StoreError, StoreStats, Subscriber, SubscriberStore};
+
+/// Number of per-subscriber write locks (IMSIs are hashed onto them).
+pub const LOCK_SHARDS: usize = 256;
+
+/// Layout version written to the `meta` tree; a database with another value is refused.
+pub const FORMAT: &str =
+    "sichss-sled-1 subscribers:IMSI=>json(Subscriber) impi,impu:identity=>IMSI";
+
+/// Subscribers written per sled transaction by [`SubscriberStore::put_many`].
+const PUT_MANY_BATCH: usize = 1024;
+
+const TREE_SUBSCRIBERS: &str = "subscribers";
+const TREE_IMPI: &str = "impi";
+const TREE_IMPU: &str = "impu";
+const TREE_META: &str = "meta";
+const FORMAT_KEY: &str = "format";
+
+/// The sled-backed [`SubscriberStore`]; see the module documentation for layout and
+/// durability. Cheap to share behind an `Arc`; dropping it closes the database.
+pub struct SledStore {
+    db: Db,
+    subscribers: Tree,
+    impi: Tree,
+    impu: Tree,
+    locks: Box<[Mutex<()>]>,
+    commit: Arc<GroupCommit>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("subscribers", &self.subscribers.len())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store in directory `dir`.
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let db = ::sled::Config::new().path(dir).open().map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot open the sled store at {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Self::from_db(db)
+    }
+
+    /// Opens a store in a temporary directory that is removed when the store is dropped
+    /// (tests).
+    pub fn open_temporary() -> Result<SledStore, StoreError> {
+        let db = ::sled::Config::new()
+            .temporary(true)
+            .open()
+            .map_err(|e| backend("opening a temporary sled store", e))?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: Db) -> Result<SledStore, StoreError> {
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|e| backend(&format!("opening tree {name}"), e))
+        };
+        let subscribers = tree(TREE_SUBSCRIBERS)?;
+        let impi = tree(TREE_IMPI)?;
+        let impu = tree(TREE_IMPU)?;
+        let meta = tree(TREE_META)?;
+        match meta
+            .get(FORMAT_KEY)
+            .map_err(|e| backend("reading the format marker", e))?
+        {
+            Some(v) if v.as_ref() == FORMAT.as_bytes() => {}
+            Some(v) => {
+                return Err(StoreError::Backend(format!(
+                    "the sled store has layout {:?}, this sichss reads {FORMAT:?}; \
+                     export it with the sichss that wrote it and import the JSON lines",
+                    String::from_utf8_lossy(&v)
+                )))
+            }
+            None => {
+                meta.insert(FORMAT_KEY, FORMAT.as_bytes())
+                    .map_err(|e| backend("writing the format marker", e))?;
+                db.flush()
+                    .map_err(|e| backend("flushing the format marker", e))?;
+            }
+        }
+        let locks = (0..LOCK_SHARDS).map(|_| Mutex::new(())).collect();
+        Ok(SledStore {
+            db,
+            subscribers,
+            impi,
+            impu,
+            locks,
+            commit: Arc::new(GroupCommit::new()),
+        })
+    }
+
+    fn shard(imsi: &str) -> usize {
+        let mut h = DefaultHasher::new();
+        imsi.hash(&mut h);
+        (h.finish() % LOCK_SHARDS as u64) as usize
+    }
+
+    async fn lock(&self, imsi: &str) -> MutexGuard<'_, ()> {
+        self.locks[Self::shard(imsi)].lock().await
+    }
+
+    /// Reads and decodes the record of `imsi`.
+    fn read(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
+        match self
+            .subscribers
+            .get(imsi)
+            .map_err(|e| backend(&format!("reading subscriber {imsi}"), e))?
+        {
+            None => Ok(None),
+            Some(bytes) => decode(imsi, &bytes).map(Some),
+        }
+    }
+
+    /// The identities currently indexed to `imsi`, from its record, or — when the record
+    /// is corrupt — by scanning the index trees, so a put or delete can still clean up.
+    /// Caller holds the subscriber's lock.
+    fn old_identities(&self, imsi: &str) -> Result<(bool, Identities), StoreError> {
+        match self.read(imsi) {
+            Ok(None) => Ok((false, Identities::default())),
+            Ok(Some(old)) => Ok((true, Identities::of(&old))),
+            Err(StoreError::Corrupt { key, reason }) => {
+                tracing::warn!(%key, %reason, "replacing a corrupt subscriber record");
+                let scan = |tree: &Tree, what: &str| -> Result<BTreeSet<String>, StoreError> {
+                    let mut owned = BTreeSet::new();
+                    for item in tree.iter() {
+                        let (k, v) = item.map_err(|e| backend(&format!("scanning {what}"), e))?;
+                        if v.as_ref() == imsi.as_bytes() {
+                            owned.insert(String::from_utf8_lossy(&k).into_owned());
+                        }
+                    }
+                    Ok(owned)
+                };
+                Ok((
+                    true,
+                    Identities {
+                        impis: scan(&self.impi, TREE_IMPI)?,
+                        impus: scan(&self.impu, TREE_IMPU)?,
+                    },
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Applies `changes` in one sled transaction and returns the group-commit sequence
+    /// number to wait for.
+    fn apply(&self, changes: &[Change<'_>], what: &str) -> Result<u64, StoreError> {
+        (&self.subscribers, &self.impi, &self.impu)
+            .transaction(|(subs, impi, impu)| {
+                for c in changes {
+                    c.apply(subs, impi, impu)?;
+                }
+                Ok(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => backend(what, e),
+            })?;
+        Ok(self.commit.applied(changes.len() as u64))
+    }
+
+    /// Waits until the change numbered `seq` is on disk.
+    async fn durable(&self, seq: u64) -> Result<(), StoreError> {
+        self.commit.wait(&self.db, seq).await
+    }
+
+    /// Looks `identity` up in `index` and reads its owner, retrying if a concurrent write
+    /// moved it between the two reads.
+    fn find_by(
+        &self,
+        index: &Tree,
+        index_name: &str,
+        identity: &str,
+        listed: impl Fn(&Subscriber) -> bool,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let lookup = || -> Result<Option<IVec>, StoreError> {
+            index
+                .get(identity)
+                .map_err(|e| backend(&format!("reading index {index_name}"), e))
+        };
+        let mut owner = lookup()?;
+        for _ in 0..8 {
+            let Some(imsi_bytes) = owner.clone() else {
+                return Ok(None);
+            };
+            let imsi = std::str::from_utf8(&imsi_bytes).map_err(|_| StoreError::Corrupt {
+                key: format!("{index_name}/{identity}"),
+                reason: "the owner IMSI is not UTF-8".to_owned(),
+            })?;
+            let found = self.read(imsi)?;
+            if let Some(sub) = found.as_ref().filter(|s| listed(s)) {
+                return Ok(Some(sub.clone()));
+            }
+            let again = lookup()?;
+            if again == owner {
+                return Err(StoreError::Corrupt {
+                    key: format!("{index_name}/{identity}"),
+                    reason: match found {
+                        None => format!("points to IMSI {imsi}, which has no record"),
+                        Some(_) => format!("points to IMSI {imsi}, whose record does not list it"),
+                    },
+                });
+            }
+            owner = again;
+        }
+        Err(StoreError::Backend(format!(
+            "index {index_name} entry {identity} kept changing while being read"
+        )))
+    }
+}
+
+impl SubscriberStore for SledStore {
+    async fn get(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
+        self.read(imsi)
+    }
+
+    async fn find_by_impi(&self, impi: &str) -> Result<Option<Subscriber>, StoreError> {
+        self.find_by(&self.impi, TREE_IMPI, impi, |s| {
+            s.service_by_impi(impi).is_some()
+        })
+    }
+
+    async fn find_by_impu(&self, impu: &str) -> Result<Option<Subscriber>, StoreError> {
+        self.find_by(&self.impu, TREE_IMPU, impu, |s| s.has_impu(impu))
+    }
+
+    async fn create(&self, sub: Subscriber) -> Result<(), StoreError> {
+        sub.validate()?;
+        let bytes = encode(&sub)?;
+        let guard = self.lock(&sub.imsi).await;
+        let change = Change {
+            imsi: &sub.imsi,
+            must_be_new: true,
+            old: Identities::default(),
+            new: Some((bytes, Identities::of(&sub))),
+        };
+        let seq = self.apply(&[change], "creating a subscriber")?;
+        drop(guard);
+        self.durable(seq).await
+    }
+
+    async fn put(&self, sub: Subscriber) -> Result<(), StoreError> {
+        sub.validate()?;
+        let bytes = encode(&sub)?;
+        let guard = self.lock(&sub.imsi).await;
+        let (_, old) = self.old_identities(&sub.imsi)?;
+        let change = Change {
+            imsi: &sub.imsi,
+            must_be_new: false,
+            old,
+            new: Some((bytes, Identities::of(&sub))),
+        };
+        let seq = self.apply(&[change], "writing a subscriber")?;
+        drop(guard);
+        self.durable(seq).await
+    }
+
+    async fn update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Subscriber) -> T + Send,
+        T: Send,
+    {
+        let guard = self.lock(imsi).await;
+        let old = self.read(imsi)?.ok_or_else(|| StoreError::NotFound {
+            imsi: imsi.to_owned(),
+        })?;
+        let mut new = old.clone();
+        let out = f(&mut new);
+        if new == old {
+            return Ok(out);
+        }
+        if new.imsi != old.imsi {
+            return Err(StoreError::Invalid {
+                field: "imsi".to_owned(),
+                problem: format!(
+                    "an update cannot change the IMSI (the key) from {} to {}; \
+                     delete and create instead",
+                    old.imsi, new.imsi
+                ),
+            });
+        }
+        let change = Change {
+            imsi,
+            must_be_new: false,
+            old: Identities::of(&old),
+            new: Some((encode(&new)?, Identities::of(&new))),
+        };
+        let seq = self.apply(&[change], "updating a subscriber")?;
+        drop(guard);
+        self.durable(seq).await?;
+        Ok(out)
+    }
+
+    async fn delete(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
+        let guard = self.lock(imsi).await;
+        let old = match self.read(imsi) {
+            Ok(old) => old,
+            Err(StoreError::Corrupt { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let (exists, ids) = self.old_identities(imsi)?;
+        if !exists {
+            return Ok(None);
+        }
+        let change = Change {
+            imsi,
+            must_be_new: false,
+            old: ids,
+            new: None,
+        };
+        let seq = self.apply(&[change], "deleting a subscriber")?;
+        drop(guard);
+        self.durable(seq).await?;
+        Ok(old)
+    }
+
+    async fn list(&self, after: Option<&str>, limit: usize) -> Result<Vec<Subscriber>, StoreError> {
+        let lower = match after {
+            Some(a) => Bound::Excluded(a.as_bytes()),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in self
+            .subscribers
+            .range::<&[u8], _>((lower, Bound::Unbounded))
+            .take(limit)
+        {
+            let (k, v) = item.map_err(|e| backend("listing subscribers", e))?;
+            let imsi = String::from_utf8_lossy(&k);
+            out.push(decode(&imsi, &v)?);
+        }
+        Ok(out)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(self.subscribers.len() as u64)
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            flushes: self.commit.flushes.load(Ordering::Relaxed),
+            flushed_changes: self.commit.flushed_changes.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn contains(&self, imsi: &str) -> Result<bool, StoreError> {
+        self.subscribers
+            .contains_key(imsi)
+            .map_err(|e| backend(&format!("reading subscriber {imsi}"), e))
+    }
+
+    /// Writes in transactions of up to 1024 subscribers and waits for one flush at the end.
+    /// Later duplicates of an IMSI in `subs` win. On failure, the batches before the failing
+    /// one are written (and durable); the failing batch is not.
+    async fn put_many(&self, subs: Vec<Subscriber>) -> Result<(), StoreError> {
+        // Keep the last record of each IMSI, in input order.
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(subs.len());
+        for (i, s) in subs.iter().enumerate() {
+            last.insert(s.imsi.as_str(), i);
+        }
+        let subs: Vec<&Subscriber> = subs
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| last.get(s.imsi.as_str()) == Some(i))
+            .map(|(_, s)| s)
+            .collect();
+        let mut seq = None;
+        let mut result = Ok(());
+        for batch in subs.chunks(PUT_MANY_BATCH) {
+            match self.put_batch(batch).await {
+                Ok(s) => seq = Some(s),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Some(seq) = seq {
+            self.durable(seq).await?;
+        }
+        result
+    }
+}
+
+impl SledStore {
+    /// Validates and writes one batch of distinct subscribers in one transaction, under
+    /// their locks (taken in shard order, so batches never deadlock with each other).
+    async fn put_batch(&self, batch: &[&Subscriber]) -> Result<u64, StoreError> {
+        let mut encoded = Vec::with_capacity(batch.len());
+        for sub in batch {
+            sub.validate()?;
+            encoded.push(encode(sub)?);
+        }
+        let shards: BTreeSet<usize> = batch.iter().map(|s| Self::shard(&s.imsi)).collect();
+        let mut guards = Vec::with_capacity(shards.len());
+        for shard in shards {
+            guards.push(self.locks[shard].lock().await);
+        }
+        let mut changes = Vec::with_capacity(batch.len());
+        for (sub, bytes) in batch.iter().zip(encoded) {
+            let (_, old) = self.old_identities(&sub.imsi)?;
+            changes.push(Change {
+                imsi: &sub.imsi,
+                must_be_new: false,
+                old,
+                new: Some((bytes, Identities::of(sub))),
+            });
+        }
+        let seq = self.apply(&changes, "writing a batch of subscribers")?;
+        drop(guards);
+        Ok(seq)
+    }
+}
+
+/// The identities a subscriber record puts into the indexes.
+#[derive(Debug, Default)]
+struct Identities {
+    impis: BTreeSet<String>,
+    impus: BTreeSet<String>,
+}
+
+impl Identities {
+    fn of(sub: &Subscriber) -> Self {
+        Identities {
+            impis: sub.services.values().map(|s| s.impi.clone()).collect(),
+            impus: sub
+                .services
+                .values()
+                .flat_map(|s| s.impus.iter().cloned())
+                .collect(),
+        }
+    }
+}
+
+/// One subscriber's write: replace its record (or remove it when `new` is `None`) and move
+/// its index entries from `old` to the new identities.
+struct Change<'a> {
+    imsi: &'a str,
+    /// Refuse with `AlreadyExists` if a record exists (create).
+    must_be_new: bool,
+    /// Identities indexed to this IMSI before the change.
+    old: Identities,
+    /// The encoded new record and its identities.
+    new: Option<(Vec<u8>, Identities)>,
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+impl Change<'_> {
+    fn apply(
+        &self,
+        subs: &TransactionalTree,
+        impi: &TransactionalTree,
+        impu: &TransactionalTree,
+    ) -> TxResult<()> {
+        let imsi = self.imsi.as_bytes();
+        if self.must_be_new && subs.get(imsi)?.is_some() {
+            return Err(ConflictableTransactionError::Abort(
+                StoreError::AlreadyExists {
+                    imsi: self.imsi.to_owned(),
+                },
+            ));
+        }
+        let empty = Identities::default();
+        let new_ids = self.new.as_ref().map_or(&empty, |(_, ids)| ids);
+        // Claim first (refusing identities owned by others), then release, then write:
+        // an abort anywhere discards the whole transaction.
+        for (tree, old, new) in [
+            (impi, &self.old.impis, &new_ids.impis),
+            (impu, &self.old.impus, &new_ids.impus),
+        ] {
+            for id in new.difference(old) {
+                match tree.get(id.as_bytes())? {
+                    Some(owner) if owner.as_ref() != imsi => {
+                        return Err(ConflictableTransactionError::Abort(
+                            StoreError::IdentityConflict {
+                                identity: id.clone(),
+                                owner: String::from_utf8_lossy(&owner).into_owned(),
+                            },
+                        ))
+                    }
+                    Some(_) => {}
+                    None => {
+                        tree.insert(id.as_bytes(), imsi)?;
+                    }
+                }
+            }
+        }
+        for (tree, old, new) in [
+            (impi, &self.old.impis, &new_ids.impis),
+            (impu, &self.old.impus, &new_ids.impus),
+        ] {
+            for id in old.difference(new) {
+                if tree.get(id.as_bytes())?.as_deref() == Some(imsi) {
+                    tree.remove(id.as_bytes())?;
+                }
+            }
+        }
+        match &self.new {
+            Some((bytes, _)) => subs.insert(imsi, bytes.as_slice())?,
+            None => subs.remove(imsi)?,
+        };
+        Ok(())
+    }
+}
+
+/// Group-commit state shared by the writers and the flush task.
+struct GroupCommit {
+    /// Sequence number of the last change applied in memory (changes are numbered 1, 2, …).
+    applied: AtomicU64,
+    state: StdMutex<FlushState>,
+    /// Bumped after every flush attempt; waiters re-check `state` when it changes.
+    flushed: watch::Sender<u64>,
+    flushes: AtomicU64,
+    flushed_changes: AtomicU64,
+}
+
+#[derive(Default)]
+struct FlushState {
+    /// Every change numbered up to this is on disk.
+    durable: u64,
+    /// A flush is running.
+    flushing: bool,
+    /// Number of failed flushes so far.
+    failures: u64,
+    /// The last failed flush: the sequence number it was to cover, and why it failed.
+    last_failure: Option<(u64, String)>,
+}
+
+impl GroupCommit {
+    fn new() -> Self {
+        GroupCommit {
+            applied: AtomicU64::new(0),
+            state: StdMutex::new(FlushState::default()),
+            flushed: watch::Sender::new(0),
+            flushes: AtomicU64::new(0),
+            flushed_changes: AtomicU64::new(0),
+        }
+    }
+
+    /// Records `n` changes as applied in memory; returns the last one's sequence number.
+    fn applied(&self, n: u64) -> u64 {
+        self.applied.fetch_add(n, Ordering::SeqCst) + n
+    }
+
+    fn state(&self) -> StdMutexGuard<'_, FlushState> {
+        // The state is plain counters, consistent after any panic; recover from poisoning.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until change `seq` is durable, starting a flush if none is running. Fails if
+    /// a flush that was to cover `seq` failed after this call began.
+    async fn wait(self: &Arc<Self>, db: &Db, seq: u64) -> Result<(), StoreError> {
+        let mut flushed = self.flushed.subscribe();
+        let failures_before = self.state().failures;
+        loop {
+            {
+                let mut st = self.state();
+                if st.durable >= seq {
+                    return Ok(());
+                }
+                if st.failures > failures_before {
+                    if let Some((target, why)) = &st.last_failure {
+                        if *target >= seq {
+                            return Err(StoreError::Backend(format!(
+                                "flushing the sled store to disk failed: {why}"
+                            )));
+                        }
+                    }
+                }
+                if !st.flushing {
+                    st.flushing = true;
+                    drop(st);
+                    self.start_flush(db.clone());
+                }
+            }
+            flushed.changed().await.map_err(|_| {
+                StoreError::Backend("the group-commit flusher went away".to_owned())
+            })?;
+        }
+    }
+
+    /// Runs one flush on the blocking pool (inline when outside a tokio runtime); the
+    /// flush completes and wakes its waiters even if the writer that started it is dropped.
+    fn start_flush(self: &Arc<Self>, db: Db) {
+        let this = Arc::clone(self);
+        let job = move || {
+            let target = this.applied.load(Ordering::SeqCst);
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| db.flush()));
+            // Release the database before waking anyone, so that a store dropped by a
+            // woken writer really closes (and can be reopened at once).
+            drop(db);
+            let mut st = this.state();
+            st.flushing = false;
+            match result {
+                Ok(Ok(_)) => {
+                    this.flushes.fetch_add(1, Ordering::Relaxed);
+                    if target > st.durable {
+                        this.flushed_changes
+                            .fetch_add(target - st.durable, Ordering::Relaxed);
+                        st.durable = target;
+                    }
+                }
+                Ok(Err(e)) => {
+                    st.failures += 1;
+                    st.last_failure = Some((target, e.to_string()));
+                }
+                Err(_) => {
+                    st.failures += 1;
+                    st.last_failure = Some((target, "sled panicked while flushing".to_owned()));
+                }
+            }
+            drop(st);
+            this.flushed.send_modify(|n| *n = n.wrapping_add(1));
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(job);
+            }
+            Err(_) => job(),
+        }
+    }
+}
+
+fn backend(what: &str, e: ::sled::Error) -> StoreError {
+    StoreError::Backend(format!("sled: {what} failed: {e}"))
+}
+
+fn encode(sub: &Subscriber) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(sub).map_err(|e| StoreError::Invalid {
+        field: "subscriber".to_owned(),
+        problem: format!("cannot be serialised: {e}"),
+    })
+}
+
+fn decode(imsi: &str, bytes: &[u8]) -> Result<Subscriber, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: format!("{TREE_SUBSCRIBERS}/{imsi}"),
+        reason: format!("not a valid subscriber record: {e}"),
+    })
+}
