@@ -4,7 +4,10 @@
 //!
 //! # Layout
 //! - [`dict`]: Diameter dictionaries (data files under `dictionaries/`).
+//! - [`identity`]: IMSI, SIC, private (IMPI) and public (IMPU) identities (TS 23.003 §13,
+//!   CN103701828A per-service IMPIs); pure, no IO.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
 pub mod dict;
+pub mod identity;
