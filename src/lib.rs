@@ -5,12 +5,18 @@
 //! # Layout
 //! - [`codec`]: the pure Diameter codec (nom parsers, encoder, framer, validation).
 //! - [`dict`]: Diameter dictionaries (data files under `dictionaries/`).
+//! - [`identity`]: IMPI/IMPU parsing, derivation and normalisation, with the SIC (TS 23.003 §13).
 //! - [`auth`]: Milenage, IMS-AKA vectors and resync, SQN management, SIP Digest (pure).
 //! - [`store`]: the subscriber store trait, its domain model and backends.
+//! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
+//! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
 pub mod auth;
 pub mod codec;
+pub mod cx;
+pub mod demo;
 pub mod dict;
+pub mod identity;
 pub mod store;

@@ -1,0 +1,254 @@
+//! The public identity (IMPU): a SIP URI (RFC 3261 §19.1) or a tel URI (RFC 3966),
+//! reduced to the key under which the HSS stores it.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::str::FromStr;
+
+use super::impi::{all_digits, check_chars, is_hostname_label};
+use super::IdentityError;
+
+/// RFC 3966 §5.1.1 visual separators, dropped from tel numbers.
+const VISUAL_SEPARATORS: [char; 4] = ['-', '.', '(', ')'];
+
+/// The URI scheme of a public identity, after normalisation (`sips:` becomes `sip:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ImpuScheme {
+    /// `sip:` or `sips:` (RFC 3261 §19.1).
+    Sip,
+    /// `tel:` (RFC 3966).
+    Tel,
+}
+
+impl ImpuScheme {
+    /// The scheme as it appears in the key: `"sip"` or `"tel"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sip => "sip",
+            Self::Tel => "tel",
+        }
+    }
+}
+
+impl fmt::Display for ImpuScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An IMS public user identity (IMPU, TS 23.003 §13.4; TS 23.228 §4.3.3): a SIP URI or a
+/// tel URI, held as its normalised lookup key.
+///
+/// Normalisation (the key, [`as_str`](Self::as_str)):
+/// - the scheme is lower-cased and `sips` becomes `sip` (one subscriber, one key);
+/// - SIP: URI parameters (`;user=phone`, `;transport=…`) and headers (`?…`) are dropped,
+///   the host is lower-cased (an IPv6 reference is written in its canonical form), the
+///   user part is kept as written, and the scheme's default port (5060 for `sip`, 5061 for
+///   `sips`) is dropped; other ports stay;
+/// - tel: the visual separators `-` `.` `(` `)` are removed and the parameters dropped.
+///   A global number is `+` and digits; a local number (digits, `*`, `#`) must carry a
+///   `phone-context`, which is checked but left out of the key (a deployment has one
+///   context, so local numbers do not collide).
+///
+/// Percent-escapes in the user part are not decoded, and `sip:+…;user=phone` and
+/// `tel:+…` stay two keys: the HSS stores each IMPU as provisioned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Impu {
+    /// The normalised key.
+    key: String,
+    /// The scheme after normalisation.
+    scheme: ImpuScheme,
+    /// SIP user part (None for `sip:host`), or the tel number without separators.
+    user: Option<String>,
+    /// The lower-cased SIP host, without port; None for tel.
+    host: Option<String>,
+}
+
+impl Impu {
+    /// Parses a public identity (`sip:`, `sips:` or `tel:`, scheme case-insensitive).
+    ///
+    /// # Errors
+    /// The [`IdentityError`] naming the first part found wrong: the scheme, an empty or
+    /// invalid host or port, an empty SIP user part, a password, a tel number that is not
+    /// `+digits`, or a local tel number without `phone-context`.
+    pub fn parse(s: &str) -> Result<Self, IdentityError> {
+        check_chars(s)?;
+        let scheme_err = || IdentityError::Scheme { impu: s.to_owned() };
+        let (scheme, rest) = s.split_once(':').ok_or_else(scheme_err)?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "sip" => parse_sip(s, rest, 5060),
+            "sips" => parse_sip(s, rest, 5061),
+            "tel" => parse_tel(s, rest),
+            _ => Err(scheme_err()),
+        }
+    }
+
+    /// The normalised lookup key, e.g. `sip:alice@example.com` or `tel:+8613800138000`.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// `Sip` (also for `sips:` input) or `Tel`.
+    pub fn scheme(&self) -> ImpuScheme {
+        self.scheme
+    }
+
+    /// The SIP user part as written (None for a host-only SIP URI such as a PSI
+    /// `sip:conference.example.com`), or the tel number without visual separators.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The lower-cased SIP host without port; None for a tel URI.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+}
+
+impl PartialOrd for Impu {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Impu {
+    /// Orders by the key; consistent with `Eq` since the other fields derive from it.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+impl fmt::Display for Impu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
+impl FromStr for Impu {
+    type Err = IdentityError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// `rest` is everything after `sip:`/`sips:`; `default_port` is dropped from the key.
+fn parse_sip(s: &str, rest: &str, default_port: u16) -> Result<Impu, IdentityError> {
+    // Neither uri-parameters nor headers may hold an unescaped '@' (RFC 3261 §25.1), but the
+    // user part may hold ';' and '?': so split userinfo off at the last '@' first.
+    let (user, hostpart) = match rest.rfind('@') {
+        Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
+        None => (None, rest),
+    };
+    if let Some(user) = user {
+        if user.is_empty() {
+            return Err(IdentityError::EmptySipUser { impu: s.to_owned() });
+        }
+        if user.contains(':') {
+            return Err(IdentityError::Password { impu: s.to_owned() });
+        }
+    }
+    let hostport = hostpart.split([';', '?']).next().unwrap_or_default();
+    let (host, port) = split_hostport(s, hostport)?;
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n != 0 && all_digits(p) => (n != default_port).then_some(n),
+            _ => {
+                return Err(IdentityError::Port {
+                    impu: s.to_owned(),
+                    port: p.to_owned(),
+                })
+            }
+        },
+    };
+    let mut key = String::from("sip:");
+    if let Some(user) = user {
+        key.push_str(user);
+        key.push('@');
+    }
+    key.push_str(&host);
+    if let Some(port) = port {
+        key.push_str(&format!(":{port}"));
+    }
+    Ok(Impu {
+        key,
+        scheme: ImpuScheme::Sip,
+        user: user.map(str::to_owned),
+        host: Some(host),
+    })
+}
+
+/// Splits `host[:port]` and validates the host; returns the normalised host.
+fn split_hostport<'a>(
+    s: &str,
+    hostport: &'a str,
+) -> Result<(String, Option<&'a str>), IdentityError> {
+    if hostport.is_empty() {
+        return Err(IdentityError::EmptyHost { impu: s.to_owned() });
+    }
+    let host_err = |host: &str| IdentityError::Host {
+        impu: s.to_owned(),
+        host: host.to_owned(),
+    };
+    if let Some(inner) = hostport.strip_prefix('[') {
+        let (addr, after) = inner.split_once(']').ok_or_else(|| host_err(hostport))?;
+        let addr: Ipv6Addr = addr.parse().map_err(|_| host_err(hostport))?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':').ok_or_else(|| host_err(hostport))?),
+        };
+        return Ok((format!("[{addr}]"), port));
+    }
+    let (host, port) = match hostport.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (hostport, None),
+    };
+    if host.is_empty() {
+        return Err(IdentityError::EmptyHost { impu: s.to_owned() });
+    }
+    let lower = host.to_ascii_lowercase();
+    if !lower.split('.').all(is_hostname_label) {
+        return Err(host_err(host));
+    }
+    Ok((lower, port))
+}
+
+/// `rest` is everything after `tel:`.
+fn parse_tel(s: &str, rest: &str) -> Result<Impu, IdentityError> {
+    let rest = rest.split('?').next().unwrap_or_default();
+    let mut parts = rest.split(';');
+    let written = parts.next().unwrap_or_default();
+    let number: String = written
+        .chars()
+        .filter(|c| !VISUAL_SEPARATORS.contains(c))
+        .collect();
+    if let Some(digits) = number.strip_prefix('+') {
+        if !all_digits(digits) {
+            return Err(IdentityError::GlobalNumber { impu: s.to_owned() });
+        }
+    } else {
+        let local_ok = number.bytes().any(|b| b.is_ascii_digit())
+            && number
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
+        if !local_ok {
+            return Err(IdentityError::LocalNumber { impu: s.to_owned() });
+        }
+        let has_context = parts.any(|p| {
+            p.split_once('=').is_some_and(|(name, value)| {
+                name.eq_ignore_ascii_case("phone-context") && !value.is_empty()
+            })
+        });
+        if !has_context {
+            return Err(IdentityError::PhoneContext { impu: s.to_owned() });
+        }
+    }
+    Ok(Impu {
+        key: format!("tel:{number}"),
+        scheme: ImpuScheme::Tel,
+        user: Some(number),
+        host: None,
+    })
+}
