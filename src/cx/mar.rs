@@ -141,12 +141,14 @@ fn milenage(aka: &AkaCredentials) -> Result<(Milenage, [u8; 2]), CxError> {
     let bad = |what: &str| CxError::UnableToComply(format!("stored AKA credentials: {what}"));
     let k = Key128::from_hex("K", &aka.k.0).map_err(|e| bad(&e.to_string()))?;
     let m = match (&aka.opc, &aka.op) {
-        (Some(opc), _) => {
-            Milenage::with_opc(&k, &Key128::from_hex("OPc", &opc.0).map_err(|e| bad(&e.to_string()))?)
-        }
-        (None, Some(op)) => {
-            Milenage::with_op(&k, &Key128::from_hex("OP", &op.0).map_err(|e| bad(&e.to_string()))?)
-        }
+        (Some(opc), _) => Milenage::with_opc(
+            &k,
+            &Key128::from_hex("OPc", &opc.0).map_err(|e| bad(&e.to_string()))?,
+        ),
+        (None, Some(op)) => Milenage::with_op(
+            &k,
+            &Key128::from_hex("OP", &op.0).map_err(|e| bad(&e.to_string()))?,
+        ),
         (None, None) => return Err(bad("neither OPc nor OP is set")),
     };
     let amf = hex::decode(&aka.amf)
@@ -203,9 +205,12 @@ fn aka_items(
 /// The SIP Digest item: SIP-Digest-Authenticate{Digest-Realm, Digest-QoP, Digest-Algorithm,
 /// Digest-HA1} (TS 29.228 Table 6.3.5).
 fn sip_digest_item(sub: &Subscriber, impi: &str) -> Result<Avp, CxError> {
-    let d = sub.digest.as_ref().ok_or_else(|| CxError::AuthSchemeNotSupported {
-        scheme: Scheme::SipDigest.name().into(),
-    })?;
+    let d = sub
+        .digest
+        .as_ref()
+        .ok_or_else(|| CxError::AuthSchemeNotSupported {
+            scheme: Scheme::SipDigest.name().into(),
+        })?;
     let ha1 = match (&d.password, &d.ha1) {
         (Some(p), _) => auth::digest::ha1(impi, &d.realm, &p.0),
         (None, Some(h)) => h.0.to_ascii_lowercase(),
@@ -248,7 +253,10 @@ fn digest_md5_item(sub: &Subscriber) -> Result<Avp, CxError> {
         codes::SIP_AUTH_DATA_ITEM,
         vec![
             Avp::u32(codes::SIP_ITEM_NUMBER, 1),
-            Avp::utf8(codes::SIP_AUTHENTICATION_SCHEME, Scheme::KamailioDigestMd5.name()),
+            Avp::utf8(
+                codes::SIP_AUTHENTICATION_SCHEME,
+                Scheme::KamailioDigestMd5.name(),
+            ),
             Avp::octets(codes::SIP_AUTHENTICATE, nonce.to_vec()),
             Avp::octets(codes::SIP_AUTHORIZATION, password.0.clone().into_bytes()),
         ],

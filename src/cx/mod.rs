@@ -28,9 +28,7 @@ pub mod user_data;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::codec::{
-    codes, Avp, AvpKey, CommandCode, Message, ProtocolError, VENDOR_3GPP,
-};
+use crate::codec::{codes, Avp, AvpKey, CommandCode, Message, ProtocolError, VENDOR_3GPP};
 use crate::store::{SicRegistry, SubscriberStore};
 
 pub use error::{CxError, Outcome};
@@ -165,7 +163,10 @@ impl<S: SubscriberStore> CxApp<S> {
         }
         a.push(Avp::enumerated(codes::AUTH_SESSION_STATE, 1));
         a.push(Avp::identity(codes::ORIGIN_HOST, &self.config.origin_host));
-        a.push(Avp::identity(codes::ORIGIN_REALM, &self.config.origin_realm));
+        a.push(Avp::identity(
+            codes::ORIGIN_REALM,
+            &self.config.origin_realm,
+        ));
         a
     }
 

@@ -37,7 +37,10 @@ pub fn new_session_id(origin_host: &str) -> String {
 /// The header and common AVPs of a request the HSS sends to an S-CSCF.
 pub(crate) fn hss_request(cfg: &CxConfig, command: CommandCode, to: &ScscfAssignment) -> Message {
     Message::request(command, ApplicationId::CX, true, 0, 0)
-        .with(Avp::utf8(codes::SESSION_ID, new_session_id(&cfg.origin_host)))
+        .with(Avp::utf8(
+            codes::SESSION_ID,
+            new_session_id(&cfg.origin_host),
+        ))
         .with(vsai())
         .with(Avp::enumerated(codes::AUTH_SESSION_STATE, 1))
         .with(Avp::identity(codes::ORIGIN_HOST, &cfg.origin_host))

@@ -102,7 +102,9 @@ pub async fn handle<S: SubscriberStore>(
     if user_name.is_none() && matches!(sat, 1 | 2 | 9 | 10) {
         return Err(missing(codes::USER_NAME, "User-Name", 0));
     }
-    if impus.is_empty() && (user_name.is_none() || !is_deregistration(sat)) && !matches!(sat, 9 | 10)
+    if impus.is_empty()
+        && (user_name.is_none() || !is_deregistration(sat))
+        && !matches!(sat, 9 | 10)
     {
         return Err(missing(codes::PUBLIC_IDENTITY, "Public-Identity", 0));
     }
@@ -146,7 +148,16 @@ pub async fn handle<S: SubscriberStore>(
     let applied = app
         .store
         .update(&resolved.subscriber.imsi, |sub| {
-            apply(sub, &sic, by_impi, sat, &impus, &scscf, udaa, cfg.keep_server_name)
+            apply(
+                sub,
+                &sic,
+                by_impi,
+                sat,
+                &impus,
+                &scscf,
+                udaa,
+                cfg.keep_server_name,
+            )
         })
         .await??;
 
@@ -183,9 +194,8 @@ fn apply(
     let first = impus.first().cloned();
     let ok = Outcome::Base(ResultCode::DIAMETER_SUCCESS);
     let profile = |sub: &Subscriber| {
-        (udaa == 0).then(|| {
-            user_data::subscription_xml(&impi, &sub.services[sic], first.as_deref())
-        })
+        (udaa == 0)
+            .then(|| user_data::subscription_xml(&impi, &sub.services[sic], first.as_deref()))
     };
     // The S-CSCF serving the subscription, if another one than the requester.
     let other_scscf = sub
@@ -317,9 +327,18 @@ pub(crate) fn charging_information(c: &super::ChargingInfo) -> Avp {
     let mut m = Vec::new();
     let pairs = [
         (&c.primary_ecf, codes::PRIMARY_EVENT_CHARGING_FUNCTION_NAME),
-        (&c.secondary_ecf, codes::SECONDARY_EVENT_CHARGING_FUNCTION_NAME),
-        (&c.primary_ccf, codes::PRIMARY_CHARGING_COLLECTION_FUNCTION_NAME),
-        (&c.secondary_ccf, codes::SECONDARY_CHARGING_COLLECTION_FUNCTION_NAME),
+        (
+            &c.secondary_ecf,
+            codes::SECONDARY_EVENT_CHARGING_FUNCTION_NAME,
+        ),
+        (
+            &c.primary_ccf,
+            codes::PRIMARY_CHARGING_COLLECTION_FUNCTION_NAME,
+        ),
+        (
+            &c.secondary_ccf,
+            codes::SECONDARY_CHARGING_COLLECTION_FUNCTION_NAME,
+        ),
     ];
     for (v, key) in pairs {
         if let Some(v) = v {

@@ -77,10 +77,9 @@ pub async fn handle<S: SubscriberStore>(
     let state = sub.impu_state(&impu);
     let serving = scscf_for_impu(sub, &impu);
     let (outcome, server_name) = match (state, uat) {
-        (RegState::Registered | RegState::Unregistered, UAT_DE_REGISTRATION) => (
-            Outcome::Base(ResultCode::DIAMETER_SUCCESS),
-            serving,
-        ),
+        (RegState::Registered | RegState::Unregistered, UAT_DE_REGISTRATION) => {
+            (Outcome::Base(ResultCode::DIAMETER_SUCCESS), serving)
+        }
         (RegState::Registered | RegState::Unregistered, _) => (
             Outcome::Experimental(Exp::DIAMETER_SUBSEQUENT_REGISTRATION),
             serving,
@@ -94,9 +93,7 @@ pub async fn handle<S: SubscriberStore>(
             let assigned = sub
                 .assigned_scscf()
                 .map(|s| s.server_name.clone())
-                .or_else(|| {
-                    svc.auth_pending.as_ref().map(|s| s.server_name.clone())
-                });
+                .or_else(|| svc.auth_pending.as_ref().map(|s| s.server_name.clone()));
             match assigned {
                 Some(name) => (
                     Outcome::Experimental(Exp::DIAMETER_SUBSEQUENT_REGISTRATION),
