@@ -37,7 +37,9 @@
 //! Writers arriving during a flush are covered by the next one, so one fsync serves many
 //! writers. Reads never wait for flushes, so a reader may see a change a moment before it
 //! is durable; it is acknowledged to its writer only once durable, and any later change
-//! that builds on it is made durable by a flush that covers both.
+//! that builds on it is made durable by a flush that covers both. An update whose closure
+//! changes nothing writes nothing, but still waits until the last change written under its
+//! lock shard is durable, since its result may rest on that change.
 //!
 //! Must not depend on: the codec, the Cx layer, the server; no sled type leaves this module.
 
@@ -78,7 +80,9 @@ pub struct SledStore {
     subscribers: Tree,
     impi: Tree,
     impu: Tree,
-    locks: Box<[Mutex<()>]>,
+    /// Per-shard write locks; each holds the sequence number of the last change written
+    /// under it, which a no-op update waits for (it may have read that change).
+    locks: Box<[Mutex<u64>]>,
     commit: Arc<GroupCommit>,
 }
 
@@ -141,7 +145,7 @@ impl SledStore {
                     .map_err(|e| backend("flushing the format marker", e))?;
             }
         }
-        let locks = (0..LOCK_SHARDS).map(|_| Mutex::new(())).collect();
+        let locks = (0..LOCK_SHARDS).map(|_| Mutex::new(0)).collect();
         Ok(SledStore {
             db,
             subscribers,
@@ -158,7 +162,7 @@ impl SledStore {
         (h.finish() % LOCK_SHARDS as u64) as usize
     }
 
-    async fn lock(&self, imsi: &str) -> MutexGuard<'_, ()> {
+    async fn lock(&self, imsi: &str) -> MutexGuard<'_, u64> {
         self.locks[Self::shard(imsi)].lock().await
     }
 
@@ -290,7 +294,7 @@ impl SubscriberStore for SledStore {
     async fn create(&self, sub: Subscriber) -> Result<(), StoreError> {
         sub.validate()?;
         let bytes = encode(&sub)?;
-        let guard = self.lock(&sub.imsi).await;
+        let mut guard = self.lock(&sub.imsi).await;
         let change = Change {
             imsi: &sub.imsi,
             must_be_new: true,
@@ -298,6 +302,7 @@ impl SubscriberStore for SledStore {
             new: Some((bytes, Identities::of(&sub))),
         };
         let seq = self.apply(&[change], "creating a subscriber")?;
+        *guard = seq;
         drop(guard);
         self.durable(seq).await
     }
@@ -305,7 +310,7 @@ impl SubscriberStore for SledStore {
     async fn put(&self, sub: Subscriber) -> Result<(), StoreError> {
         sub.validate()?;
         let bytes = encode(&sub)?;
-        let guard = self.lock(&sub.imsi).await;
+        let mut guard = self.lock(&sub.imsi).await;
         let (_, old) = self.old_identities(&sub.imsi)?;
         let change = Change {
             imsi: &sub.imsi,
@@ -314,6 +319,7 @@ impl SubscriberStore for SledStore {
             new: Some((bytes, Identities::of(&sub))),
         };
         let seq = self.apply(&[change], "writing a subscriber")?;
+        *guard = seq;
         drop(guard);
         self.durable(seq).await
     }
@@ -323,13 +329,17 @@ impl SubscriberStore for SledStore {
         F: FnOnce(&mut Subscriber) -> T + Send,
         T: Send,
     {
-        let guard = self.lock(imsi).await;
+        let mut guard = self.lock(imsi).await;
         let old = self.read(imsi)?.ok_or_else(|| StoreError::NotFound {
             imsi: imsi.to_owned(),
         })?;
         let mut new = old.clone();
         let out = f(&mut new);
         if new == old {
+            // Nothing to write, but what `f` saw may be a change not yet on disk.
+            let pending = *guard;
+            drop(guard);
+            self.durable(pending).await?;
             return Ok(out);
         }
         if new.imsi != old.imsi {
@@ -349,13 +359,14 @@ impl SubscriberStore for SledStore {
             new: Some((encode(&new)?, Identities::of(&new))),
         };
         let seq = self.apply(&[change], "updating a subscriber")?;
+        *guard = seq;
         drop(guard);
         self.durable(seq).await?;
         Ok(out)
     }
 
     async fn delete(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
-        let guard = self.lock(imsi).await;
+        let mut guard = self.lock(imsi).await;
         let old = match self.read(imsi) {
             Ok(old) => old,
             Err(StoreError::Corrupt { .. }) => None,
@@ -372,6 +383,7 @@ impl SubscriberStore for SledStore {
             new: None,
         };
         let seq = self.apply(&[change], "deleting a subscriber")?;
+        *guard = seq;
         drop(guard);
         self.durable(seq).await?;
         Ok(old)
@@ -470,6 +482,9 @@ impl SledStore {
             });
         }
         let seq = self.apply(&changes, "writing a batch of subscribers")?;
+        for guard in &mut guards {
+            **guard = seq;
+        }
         drop(guards);
         Ok(seq)
     }

@@ -1,0 +1,88 @@
+//! Test helpers shared by the store tests: the patent's example subscriber and numbered
+//! variants of it with distinct identities.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use sichss::store::{
+    AkaCredentials, AuthScheme, DigestCredentials, Password, SecretHex, Service, Subscriber,
+};
+
+/// IMSI of the patent's example subscriber.
+pub const DEMO_IMSI: &str = "460011100612345";
+/// MSISDN of the patent's example subscriber.
+pub const DEMO_MSISDN: &str = "+8618612345678";
+/// Home domain of the example.
+pub const HOME: &str = "ims.mnc001.mcc460.3gppnetwork.org";
+
+/// The IMPI of service `sic` of subscriber `imsi`: `<imsi>@ims.sic<sic>.mnc001.mcc460…`.
+pub fn impi(imsi: &str, sic: &str) -> String {
+    format!("{imsi}@ims.sic{sic}.mnc001.mcc460.3gppnetwork.org")
+}
+
+/// The two public identities of an MSISDN: the SIP URI in the home domain and the tel URI.
+pub fn impus(msisdn: &str) -> Vec<String> {
+    vec![format!("sip:{msisdn}@{HOME}"), format!("tel:{msisdn}")]
+}
+
+/// A service `sic` named `name` of subscriber `imsi` with the MSISDN's IMPUs.
+pub fn service(imsi: &str, sic: &str, name: &str, msisdn: &str) -> Service {
+    Service {
+        name: name.to_owned(),
+        impi: impi(imsi, sic),
+        impus: impus(msisdn),
+        profile: Default::default(),
+        registrations: BTreeMap::new(),
+        auth_pending: None,
+    }
+}
+
+/// The patent's example subscriber with the given IMSI: MSISDN +8618612345678, K/OPc/AMF of
+/// the example, digest password "sichss-demo", services "001" VoLTE and "002" RCS sharing
+/// the IMPUs sip:+8618612345678@ims.mnc001.mcc460.3gppnetwork.org and tel:+8618612345678.
+pub fn demo_subscriber(imsi: &str) -> Subscriber {
+    subscriber(imsi, DEMO_MSISDN)
+}
+
+/// The example subscriber with another IMSI and MSISDN (so its identities are its own).
+pub fn subscriber(imsi: &str, msisdn: &str) -> Subscriber {
+    let mut services = BTreeMap::new();
+    services.insert("001".to_owned(), service(imsi, "001", "VoLTE", msisdn));
+    services.insert("002".to_owned(), service(imsi, "002", "RCS", msisdn));
+    Subscriber {
+        imsi: imsi.to_owned(),
+        msisdns: vec![msisdn.to_owned()],
+        home_domain: HOME.to_owned(),
+        aka: Some(AkaCredentials {
+            k: SecretHex("465b5ce8b199b49faa5f0a2ee238a6bc".to_owned()),
+            opc: Some(SecretHex("cd63cb71954a9f4e48a5994e37a02baf".to_owned())),
+            op: None,
+            amf: "8000".to_owned(),
+            sqn: 0,
+        }),
+        digest: Some(DigestCredentials {
+            realm: HOME.to_owned(),
+            password: Some(Password("sichss-demo".to_owned())),
+            ha1: None,
+        }),
+        default_scheme: AuthScheme::DigestAkaV1Md5,
+        barred: false,
+        allowed_visited_networks: Vec::new(),
+        services,
+    }
+}
+
+/// Subscriber number `n` (< 10^7): IMSI 46001110nnnnnnn, MSISDN +86186nnnnnnnn.
+pub fn numbered(n: u32) -> Subscriber {
+    subscriber(&numbered_imsi(n), &format!("+86186{n:08}"))
+}
+
+/// IMSI of [`numbered`] subscriber `n`.
+pub fn numbered_imsi(n: u32) -> String {
+    format!("46001110{n:07}")
+}
+
+/// The SQN of a subscriber (AKA credentials present).
+pub fn sqn(sub: &Subscriber) -> u64 {
+    sub.aka.as_ref().map(|a| a.sqn).expect("aka credentials")
+}
