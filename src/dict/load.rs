@@ -322,10 +322,14 @@ impl Dictionary {
                     r.key = None;
                     continue;
                 }
-                r.key = Some(*by_name.get(&r.name).ok_or_else(|| DictError::UnknownAvpInRule {
-                    owner: owner.to_string(),
-                    name: r.name.clone(),
-                })?);
+                r.key = Some(
+                    *by_name
+                        .get(&r.name)
+                        .ok_or_else(|| DictError::UnknownAvpInRule {
+                            owner: owner.to_string(),
+                            name: r.name.clone(),
+                        })?,
+                );
             }
             Ok(())
         };

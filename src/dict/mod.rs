@@ -113,7 +113,10 @@ pub struct AvpDef {
 impl AvpDef {
     /// Name of an enumerated value, if defined.
     pub fn enum_name(&self, v: i32) -> Option<&str> {
-        self.enums.iter().find(|(n, _)| *n == v).map(|(_, s)| s.as_str())
+        self.enums
+            .iter()
+            .find(|(n, _)| *n == v)
+            .map(|(_, s)| s.as_str())
     }
 }
 
@@ -177,9 +180,15 @@ pub struct Dictionary {
 /// The built-in dictionary files, in load order.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("base.toml", include_str!("../../dictionaries/base.toml")),
-    ("digest.toml", include_str!("../../dictionaries/digest.toml")),
+    (
+        "digest.toml",
+        include_str!("../../dictionaries/digest.toml"),
+    ),
     ("cx.toml", include_str!("../../dictionaries/cx.toml")),
-    ("vendor.toml", include_str!("../../dictionaries/vendor.toml")),
+    (
+        "vendor.toml",
+        include_str!("../../dictionaries/vendor.toml"),
+    ),
 ];
 
 impl Dictionary {

@@ -75,8 +75,10 @@ pub struct StoreStats {
 /// a PostgreSQL backend; one test battery (`store_battery!`) runs against each.
 pub trait SubscriberStore: Send + Sync + 'static {
     /// The subscriber with this IMSI.
-    fn get(&self, imsi: &str)
-        -> impl Future<Output = Result<Option<Subscriber>, StoreError>> + Send;
+    fn get(
+        &self,
+        imsi: &str,
+    ) -> impl Future<Output = Result<Option<Subscriber>, StoreError>> + Send;
 
     /// The subscriber one of whose services has this IMPI (exact, normalised).
     fn find_by_impi(

@@ -289,7 +289,9 @@ impl Subscriber {
 
     /// Whether any service lists `impu`.
     pub fn has_impu(&self, impu: &str) -> bool {
-        self.services.values().any(|s| s.impus.iter().any(|i| i == impu))
+        self.services
+            .values()
+            .any(|s| s.impus.iter().any(|i| i == impu))
     }
 
     /// The IMPU's state across all IMPIs: REGISTERED while any IMPI holds it registered,
