@@ -8,6 +8,7 @@
 //! - [`identity`]: IMPI/IMPU parsing, derivation and normalisation, with the SIC (TS 23.003 §13).
 //! - [`auth`]: Milenage, IMS-AKA vectors and resync, SQN management, SIP Digest (pure).
 //! - [`store`]: the subscriber store trait, its domain model and backends.
+//! - [`config`]: the TOML configuration with its defaults.
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
 #![forbid(unsafe_code)]
@@ -15,6 +16,7 @@
 
 pub mod auth;
 pub mod codec;
+pub mod config;
 pub mod cx;
 pub mod demo;
 pub mod dict;
