@@ -11,6 +11,8 @@
 //! Must not depend on: tokio, sled, the network or the store.
 
 mod load;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
