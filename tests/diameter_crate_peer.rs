@@ -37,8 +37,8 @@ impl Application for NoApp {
         &[CX]
     }
 
-    fn handle(&self, req: Message, _peer: &PeerInfo) -> impl Future<Output = Message> + Send {
-        async move { Message::answer_to(&req) }
+    async fn handle(&self, req: Message, _peer: &PeerInfo) -> Message {
+        Message::answer_to(&req)
     }
 }
 

@@ -268,7 +268,7 @@ pub struct Rejection {
 /// 3. Destination-Host present and not this host: 3002 DIAMETER_UNABLE_TO_DELIVER (E bit;
 ///    this node does not relay);
 /// 4. Destination-Realm present and not this realm: 3003 DIAMETER_REALM_NOT_SERVED (E bit);
-/// 5. [`validate`] (unknown M-bit AVPs 5001, enumerations 5004, grammar 5005/5008/5009),
+/// 5. [`validate()`] (unknown M-bit AVPs 5001, enumerations 5004, grammar 5005/5008/5009),
 ///    answered with Failed-AVP and without the E bit.
 ///
 /// # Errors

@@ -273,7 +273,7 @@ fn error_answer_sets_e_only_for_protocol_errors_and_copies_p() {
     assert_eq!(a.str(codes::ERROR_MESSAGE), Some("nope"));
     assert_eq!(
         a.find(codes::FAILED_AVP).unwrap().members(),
-        &[failed.clone()]
+        std::slice::from_ref(&failed)
     );
     let b = error_answer(
         &req.header,
