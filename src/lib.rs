@@ -8,12 +8,18 @@
 //! - [`identity`]: IMPI/IMPU parsing, derivation and normalisation, with the SIC (TS 23.003 §13).
 //! - [`auth`]: Milenage, IMS-AKA vectors and resync, SQN management, SIP Digest (pure).
 //! - [`store`]: the subscriber store trait, its domain model and backends.
-//! - [`config`]: the TOML configuration with its defaults.
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
+//! - [`peer`]: the sans-IO base protocol with one peer (CER/CEA, DWR/DWA, DPR/DPA, error
+//!   answers, watchdog, allowlist).
+//! - [`app`]: the [`app::Application`] trait, the seam between the server and Cx.
+//! - [`server`]: the only networking module (tokio): listeners, connections, the
+//!   [`server::Peers`] registry for HSS-initiated requests, graceful shutdown.
+//! - [`config`]: the TOML configuration with its defaults.
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod app;
 pub mod auth;
 pub mod codec;
 pub mod config;
@@ -21,4 +27,6 @@ pub mod cx;
 pub mod demo;
 pub mod dict;
 pub mod identity;
+pub mod peer;
+pub mod server;
 pub mod store;
