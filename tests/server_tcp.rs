@@ -945,3 +945,27 @@ async fn ipv6_loopback_works() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_reconnecting_peer_takes_over_its_origin_host() {
+    bounded(async {
+        let s = TestServer::start(Duration::ZERO, |_| {}).await;
+        let mut old = Client::open(s.addr, "scscf.ims.test").await;
+        let mut new = Client::open(s.addr, "scscf.ims.test").await;
+        assert_eq!(s.peers.list().len(), 1);
+        let peers = s.peers.clone();
+        let req = rtr(&peers, "scscf.ims.test");
+        let pending = tokio::spawn(async move { peers.send_request("scscf.ims.test", req).await });
+        let got = new.recv().await.expect("the RTR on the newer connection");
+        new.send(&answer_to(&got, ResultCode::DIAMETER_SUCCESS))
+            .await;
+        pending.await.unwrap().expect("RTA");
+        // The older connection closing does not unregister the newer one.
+        drop(old.stream);
+        old = Client::open(s.addr, "icscf.ims.test").await;
+        assert_still_open(&mut old).await;
+        assert!(s.peers.is_connected("scscf.ims.test"));
+        assert_eq!(s.peers.list().len(), 2);
+    })
+    .await;
+}
