@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,8 @@ fn dict() -> &'static Dictionary {
 /// Answers every Cx request with Result-Code 2001, echoing Session-Id, after `delay`.
 struct Echo {
     delay: Duration,
+    /// Requests whose handling has started.
+    started: Arc<AtomicUsize>,
 }
 
 impl Application for Echo {
@@ -51,6 +54,7 @@ impl Application for Echo {
 
     fn handle(&self, req: Message, _peer: &PeerInfo) -> impl Future<Output = Message> + Send {
         let delay = self.delay;
+        self.started.fetch_add(1, Ordering::SeqCst);
         async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -69,6 +73,7 @@ impl Application for Echo {
 
 struct TestServer {
     addr: SocketAddr,
+    started: Arc<AtomicUsize>,
     peers: Peers,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -90,9 +95,13 @@ impl TestServer {
         cfg.listen = vec![listen];
         tweak(&mut cfg);
         let peers = Peers::new();
+        let started = Arc::new(AtomicUsize::new(0));
         let server = Server::bind(
             cfg,
-            Arc::new(Echo { delay }),
+            Arc::new(Echo {
+                delay,
+                started: Arc::clone(&started),
+            }),
             Arc::new(dict().clone()),
             peers.clone(),
         )
@@ -104,6 +113,7 @@ impl TestServer {
         }));
         Ok(TestServer {
             addr,
+            started,
             peers,
             stop: Some(stop),
             task,
@@ -820,8 +830,10 @@ async fn graceful_shutdown_sends_dpr_and_finishes_in_flight() {
             uar(60 + i, &format!("s;{i}")).encode_into(&mut bytes);
         }
         c.send_raw(&bytes).await;
-        // Give the server a moment to read them (well under the 200 ms handling time).
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Shut down only once all five are in the application.
+        while s.started.load(Ordering::SeqCst) < 5 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let peers = s.peers.clone();
         let stopper = tokio::spawn(s.shutdown());
         let mut answered = HashSet::new();
@@ -930,6 +942,30 @@ async fn ipv6_loopback_works() {
         );
         drop(c);
         s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_reconnecting_peer_takes_over_its_origin_host() {
+    bounded(async {
+        let s = TestServer::start(Duration::ZERO, |_| {}).await;
+        let mut old = Client::open(s.addr, "scscf.ims.test").await;
+        let mut new = Client::open(s.addr, "scscf.ims.test").await;
+        assert_eq!(s.peers.list().len(), 1);
+        let peers = s.peers.clone();
+        let req = rtr(&peers, "scscf.ims.test");
+        let pending = tokio::spawn(async move { peers.send_request("scscf.ims.test", req).await });
+        let got = new.recv().await.expect("the RTR on the newer connection");
+        new.send(&answer_to(&got, ResultCode::DIAMETER_SUCCESS))
+            .await;
+        pending.await.unwrap().expect("RTA");
+        // The older connection closing does not unregister the newer one.
+        drop(old.stream);
+        old = Client::open(s.addr, "icscf.ims.test").await;
+        assert_still_open(&mut old).await;
+        assert!(s.peers.is_connected("scscf.ims.test"));
+        assert_eq!(s.peers.list().len(), 2);
     })
     .await;
 }

@@ -408,3 +408,30 @@ fn decode_errors_are_answered_and_fatal_ones_close() {
     );
     assert_eq!(a.header.version, 1);
 }
+
+#[test]
+fn peer_layer_stays_sans_io() {
+    // style.md §8: `peer` and `app` never touch tokio or sockets.
+    for (name, src) in [
+        ("peer/mod.rs", include_str!("mod.rs")),
+        ("peer/base.rs", include_str!("base.rs")),
+        ("peer/allow.rs", include_str!("allow.rs")),
+        ("peer/watchdog.rs", include_str!("watchdog.rs")),
+        ("app.rs", include_str!("../app.rs")),
+    ] {
+        for forbidden in [
+            "use tokio",
+            "tokio::",
+            "TcpStream",
+            "std::net::Tcp",
+            "crate::server",
+            "crate::store",
+        ] {
+            let hit = src
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .any(|l| l.contains(forbidden));
+            assert!(!hit, "{name} mentions {forbidden}");
+        }
+    }
+}

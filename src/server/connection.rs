@@ -198,11 +198,18 @@ pub(super) async fn serve<A: Application>(
     }
 
     d.tasks.abort_all();
+    let drain = d.shared.cfg.drain_timeout;
     if !writer_done {
-        if let Some(a) = d.final_answer.take() {
-            let _ = d.tx.send(WriterMsg::Frame(a.encode())).await;
-        }
-        let _ = d.tx.send(WriterMsg::Close).await;
+        // Bounded: a peer that stops reading must not keep this task alive.
+        let tx = d.tx.clone();
+        let last = d.final_answer.take();
+        let _ = tokio::time::timeout(drain, async move {
+            if let Some(a) = last {
+                let _ = tx.send(WriterMsg::Frame(a.encode())).await;
+            }
+            let _ = tx.send(WriterMsg::Close).await;
+        })
+        .await;
     }
     d.responder.on_closed();
     if let Some(c) = &d.conn {
@@ -210,15 +217,12 @@ pub(super) async fn serve<A: Application>(
         d.shared.peers.unregister(c);
     }
     let Driver {
-        tx,
-        shared,
-        info,
-        reason,
-        ..
+        tx, info, reason, ..
     } = d;
     drop(tx);
-    if !writer_done {
-        let _ = tokio::time::timeout(shared.cfg.drain_timeout, writer).await;
+    if !writer_done && tokio::time::timeout(drain, &mut writer).await.is_err() {
+        tracing::warn!(peer_addr = %addr, "peer does not read; dropping unwritten answers");
+        writer.abort();
     }
     match info {
         Some(i) => {
