@@ -14,6 +14,8 @@
 //! - [`app`]: the [`app::Application`] trait, the seam between the server and Cx.
 //! - [`server`]: the only networking module (tokio): listeners, connections, the
 //!   [`server::Peers`] registry for HSS-initiated requests, graceful shutdown.
+//! - [`serve`]: the composition root of `sichss serve`.
+//! - [`cli`]: the command line.
 //! - [`config`]: the TOML configuration with its defaults.
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
 #![forbid(unsafe_code)]
@@ -21,6 +23,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod cx;
@@ -28,5 +31,6 @@ pub mod demo;
 pub mod dict;
 pub mod identity;
 pub mod peer;
+pub mod serve;
 pub mod server;
 pub mod store;
