@@ -10,10 +10,13 @@
 //! - [`store`]: the subscriber store trait, its domain model and backends.
 //! - [`config`]: the TOML configuration with its defaults.
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
+//! - [`api`]: the provisioning API (HTTP/JSON over axum): subscribers, services, RTR/PPR on
+//!   change, import/export, OpenAPI, metrics.
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod api;
 pub mod auth;
 pub mod codec;
 pub mod config;
