@@ -17,10 +17,13 @@
 //! - [`serve`]: the composition root of `sichss serve`.
 //! - [`cli`]: the command line.
 //! - [`config`]: the TOML configuration with its defaults.
+//! - [`api`]: the provisioning API (HTTP/JSON over axum): subscribers, services, RTR/PPR on
+//!   change, import/export, OpenAPI, metrics.
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
