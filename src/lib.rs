@@ -11,10 +11,14 @@
 //! - [`config`]: the TOML configuration with its defaults.
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
+//! - [`client`]: an async Diameter client (CER/CEA, pipelined requests, DWR/DPR handling).
+//! - [`bench`]: the Cx load generator (`sichss bench`) and the null-server baseline.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
 pub mod auth;
+pub mod bench;
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod cx;
