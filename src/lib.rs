@@ -20,13 +20,17 @@
 //! - [`api`]: the provisioning API (HTTP/JSON over axum): subscribers, services, RTR/PPR on
 //!   change, import/export, OpenAPI, metrics.
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
+//! - [`client`]: an async Diameter client (CER/CEA, pipelined requests, DWR/DPR handling).
+//! - [`bench`]: the Cx load generator (`sichss bench`) and the null-server baseline.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod cx;
