@@ -248,7 +248,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .map_err(ServeError::Bind)?;
     let diameter_addrs = server.local_addrs();
 
-    crate::api::check_listen(cfg.admin.listen, cfg.admin.token.as_deref()).map_err(ServeError::Admin)?;
+    crate::api::check_listen(cfg.admin.listen, cfg.admin.token.as_deref())
+        .map_err(ServeError::Admin)?;
     let api_listener = tokio::net::TcpListener::bind(cfg.admin.listen)
         .await
         .map_err(|e| {
@@ -301,7 +302,11 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-    let api = tokio::spawn(crate::api::serve(api_listener, api_state, wait_stop(stop_rx.clone())));
+    let api = tokio::spawn(crate::api::serve(
+        api_listener,
+        api_state,
+        wait_stop(stop_rx.clone()),
+    ));
     let diameter = tokio::spawn(server.serve(wait_stop(stop_rx)));
 
     shutdown_signal().await;
@@ -338,7 +343,12 @@ async fn shutdown_signal() {
 /// Creates demo subscribers A and B unless they exist.
 async fn provision_demo<S: SubscriberStore>(store: &S) -> Result<(), ServeError> {
     for sub in [crate::demo::subscriber_a(), crate::demo::subscriber_b()] {
-        if store.get(&sub.imsi).await.map_err(ServeError::Demo)?.is_none() {
+        if store
+            .get(&sub.imsi)
+            .await
+            .map_err(ServeError::Demo)?
+            .is_none()
+        {
             tracing::info!(imsi = %sub.imsi, "provisioning demo subscriber");
             store.create(sub).await.map_err(ServeError::Demo)?;
         }

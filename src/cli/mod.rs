@@ -28,7 +28,10 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             init_tracing();
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("sichss: cannot start the async runtime: {e}");
