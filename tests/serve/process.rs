@@ -283,6 +283,8 @@ impl Capture {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // dumpcap reports "Capturing on" a moment before the filter is attached.
+        std::thread::sleep(Duration::from_millis(1500));
         Capture { child, file }
     }
 
