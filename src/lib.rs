@@ -12,10 +12,13 @@
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
 //! - [`api`]: the provisioning API (HTTP/JSON over axum): subscribers, services, RTR/PPR on
 //!   change, import/export, OpenAPI, metrics.
+//! - [`admin`]: the admin CLI commands (`subscriber`, `service`, `import`, `export`), a
+//!   blocking client of the provisioning API.
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod codec;
