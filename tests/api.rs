@@ -180,7 +180,7 @@ fn sic(s: &str) -> ServiceForm {
 /// The API's error body of a failed call.
 fn api_err(e: AdminError) -> (u16, api::ErrorBody) {
     match e {
-        AdminError::Api { status, body } => (status, body),
+        AdminError::Api { status, body } => (status, *body),
         other => panic!("expected an API error, got {other}"),
     }
 }
@@ -914,7 +914,8 @@ fn export_then_import_round_trips() {
 #[test]
 fn every_validation_error_names_its_field() {
     let s = start(None, Mode::Accept);
-    let cases: Vec<(&str, Box<dyn Fn(&mut SubscriberForm)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut SubscriberForm)>;
+    let cases: Vec<(&str, Change, &str)> = vec![
         ("imsi", Box::new(|f| f.imsi = "46001x".into()), "IMSI"),
         (
             "k",

@@ -60,7 +60,7 @@ impl Client {
             Ok(resp) => Ok(resp),
             Err(ureq::Error::Status(status, resp)) => {
                 let text = resp.into_string().unwrap_or_default();
-                let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or(ErrorBody {
+                let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
                     error: if text.trim().is_empty() {
                         format!("HTTP {status}")
                     } else {
@@ -72,7 +72,10 @@ impl Client {
                     owner: None,
                     rtr: None,
                 });
-                Err(AdminError::Api { status, body })
+                Err(AdminError::Api {
+                    status,
+                    body: Box::new(body),
+                })
             }
             Err(ureq::Error::Transport(t)) => match t.kind() {
                 ureq::ErrorKind::ConnectionFailed => Err(AdminError::NotRunning {

@@ -63,7 +63,7 @@ pub enum AdminError {
         /// HTTP status.
         status: u16,
         /// The API's error body.
-        body: ErrorBody,
+        body: Box<ErrorBody>,
     },
     /// The API's answer could not be read.
     Response {
