@@ -1169,3 +1169,62 @@ fn the_cli_says_when_sichss_is_not_running() {
         format!("sichss is not running at http://127.0.0.1:{port}: start it with `sichss serve` or set --api/SICHSS_API")
     );
 }
+
+/// A SAR as Kamailio's S-CSCF sends it (TS 29.229 §6.1.3).
+fn sar(impi: &str, impu: &str, sat: i32) -> Message {
+    use sichss::codec::{ApplicationId, Avp, VENDOR_3GPP};
+    Message::request(
+        CommandCode::SERVER_ASSIGNMENT,
+        ApplicationId::CX,
+        true,
+        7,
+        7,
+    )
+    .with(Avp::utf8(codes::SESSION_ID, format!("{SCSCF_HOST};1;7")))
+    .with(Avp::grouped(
+        codes::VENDOR_SPECIFIC_APPLICATION_ID,
+        vec![
+            Avp::u32(codes::VENDOR_ID, VENDOR_3GPP),
+            Avp::u32(codes::AUTH_APPLICATION_ID, 16777216),
+        ],
+    ))
+    .with(Avp::enumerated(codes::AUTH_SESSION_STATE, 1))
+    .with(Avp::identity(codes::ORIGIN_HOST, SCSCF_HOST))
+    .with(Avp::identity(codes::ORIGIN_REALM, demo::HOME_DOMAIN))
+    .with(Avp::identity(codes::DESTINATION_REALM, demo::HOME_DOMAIN))
+    .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+    .with(Avp::utf8(codes::SERVER_NAME, SCSCF_NAME))
+    .with(Avp::utf8(codes::USER_NAME, impi))
+    .with(Avp::enumerated(codes::SERVER_ASSIGNMENT_TYPE, sat))
+    .with(Avp::enumerated(codes::USER_DATA_ALREADY_AVAILABLE, 0))
+}
+
+#[test]
+fn a_service_registered_by_sar_is_shown_and_deregistered_alone() {
+    let s = start(None, Mode::Accept);
+    s.client.create_subscriber(&form_a()).unwrap();
+    let cx = CxApp::new(s.store.clone(), CxConfig::default());
+    let sip = &demo::impus(demo::MSISDN_A)[0];
+    let saa = s.rt.block_on(cx.handle(&sar(&demo::impi_a("001"), sip, 1)));
+    assert_eq!(saa.result_code(), Some(ResultCode(2001)));
+
+    let v = s.client.subscriber(demo::IMSI_A).unwrap();
+    let volte = v.service("001").unwrap();
+    assert_eq!(volte.state, RegState::Registered);
+    assert_eq!(volte.scscf.as_deref(), Some(SCSCF_NAME));
+    assert_eq!(v.service("002").unwrap().state, RegState::NotRegistered);
+
+    let r = s.client.deregister(demo::IMSI_A, "001").unwrap();
+    assert!(r.deregistered);
+    let got = s.received();
+    assert_eq!(got[0].0, SCSCF_HOST, "sent to the SAR's Origin-Host");
+    assert_eq!(
+        got[0].1.str(codes::USER_NAME),
+        Some(demo::impi_a("001").as_str())
+    );
+    let v = s.client.subscriber(demo::IMSI_A).unwrap();
+    assert!(v
+        .services
+        .iter()
+        .all(|x| x.state == RegState::NotRegistered));
+}
