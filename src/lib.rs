@@ -19,12 +19,15 @@
 //! - [`config`]: the TOML configuration with its defaults.
 //! - [`api`]: the provisioning API (HTTP/JSON over axum): subscribers, services, RTR/PPR on
 //!   change, import/export, OpenAPI, metrics.
+//! - [`admin`]: the admin CLI commands (`subscriber`, `service`, `import`, `export`), a
+//!   blocking client of the provisioning API.
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
 //! - [`client`]: an async Diameter client (CER/CEA, pipelined requests, DWR/DPR handling).
 //! - [`bench`]: the Cx load generator (`sichss bench`) and the null-server baseline.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -103,7 +103,8 @@ pub async fn subscribe<S: SubscriberStore>(
     JsonBody(form): JsonBody<ServiceForm>,
 ) -> Result<impl IntoResponse, ApiError> {
     let sub = subscriber(&st, &imsi).await?;
-    let (sic, svc) = build_service("", &sub, form, &st.cx.config.sics)?;
+    let wanted = parse_sic_key(form.sic.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::identity("sic", e))?;
     let exists = |sic: &str| {
         ApiError::Conflict {
         message: format!(
@@ -118,9 +119,10 @@ pub async fn subscribe<S: SubscriberStore>(
         owner: None,
     }
     };
-    if sub.services.contains_key(&sic) {
-        return Err(exists(&sic));
+    if sub.services.contains_key(&wanted) {
+        return Err(exists(&wanted));
     }
+    let (sic, svc) = build_service("", &sub, form, &st.cx.config.sics)?;
     if let Some(owner) = st.store.find_by_impi(&svc.impi).await? {
         if owner.imsi != sub.imsi {
             return Err(ApiError::Invalid {
