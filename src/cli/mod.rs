@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "sichss", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Where the provisioning API is, for the admin commands.
+    #[command(flatten)]
+    pub admin: crate::admin::AdminGlobal,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -20,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the HSS: Diameter Cx server and provisioning API.
     Serve(crate::serve::ServeArgs),
+    /// Provisioning: subscribers, services, import and export (a client of the API).
+    #[command(flatten)]
+    Admin(crate::admin::AdminCommand),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -46,6 +52,13 @@ pub fn run() -> ExitCode {
                 }
             }
         }
+        Command::Admin(cmd) => match crate::admin::run(&cli.admin, cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sichss: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -309,3 +309,181 @@ async fn tshark_dissects_every_message_the_server_sent() {
     }
     assert!(hss.stop().success());
 }
+
+/// Runs the `sichss` CLI against the test server.
+fn cli(hss: &Hss, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sichss"))
+        .arg("--api")
+        .arg(format!("http://{}", hss.api))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cli_provisions_shows_and_removes_services_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let hss = Hss::start(&dir.path().join("data"), &[]);
+    let imsi = "460011100699999";
+    let out = cli(
+        &hss,
+        &[
+            "subscriber",
+            "add",
+            "--imsi",
+            imsi,
+            "--msisdn",
+            "+8618699999999",
+            "--mnc-len",
+            "2",
+            "--k",
+            demo::K,
+            "--opc",
+            demo::OPC,
+            "--password",
+            "secret-pw",
+            "--service",
+            "001",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let combined = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for secret in [demo::K, demo::OPC, "secret-pw"] {
+        assert!(!combined.contains(secret), "the CLI printed a secret");
+    }
+    let out = cli(
+        &hss,
+        &["service", "subscribe", "--imsi", imsi, "--sic", "002"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = cli(&hss, &["subscriber", "show", "--imsi", imsi, "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services = v["services"].as_array().unwrap();
+    assert_eq!(services.len(), 2);
+    for s in services {
+        for field in ["sic", "name", "impi", "impus", "state", "scscf"] {
+            assert!(s.get(field).is_some(), "service entry lacks {field}: {s}");
+        }
+        assert_eq!(s["state"], "NOT_REGISTERED");
+    }
+    assert_eq!(services[0]["name"], "VoLTE");
+    assert_eq!(services[1]["name"], "RCS");
+    assert_eq!(
+        services[1]["impi"],
+        "460011100699999@ims.sic002.mnc001.mcc460.3gppnetwork.org"
+    );
+
+    let out = cli(
+        &hss,
+        &["service", "unsubscribe", "--imsi", imsi, "--sic", "002"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = hss.get_json(&format!("/subscribers/{imsi}"));
+    assert_eq!(service_state(&v, "001"), "NOT_REGISTERED");
+    assert_eq!(service_state(&v, "002"), "ABSENT");
+
+    let out = cli(&hss, &["subscriber", "remove", "--imsi", imsi]);
+    assert!(out.status.success());
+    let out = cli(&hss, &["subscriber", "show", "--imsi", imsi]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(imsi));
+    assert!(hss.stop().success());
+}
+
+#[tokio::test]
+async fn cli_errors_name_the_field_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let hss = Hss::start(&dir.path().join("data"), &[]);
+    let out = cli(
+        &hss,
+        &[
+            "subscriber",
+            "add",
+            "--imsi",
+            "46001abc",
+            "--msisdn",
+            "+861",
+            "--mnc-len",
+            "2",
+            "--password",
+            "p",
+            "--service",
+            "001",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.to_lowercase().contains("imsi") && err.contains("digits"),
+        "{err}"
+    );
+
+    let out = cli(
+        &hss,
+        &[
+            "subscriber",
+            "add",
+            "--imsi",
+            "460011100688888",
+            "--msisdn",
+            "+8618688888888",
+            "--mnc-len",
+            "2",
+            "--k",
+            "1234",
+            "--opc",
+            demo::OPC,
+            "--service",
+            "001",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains('k') && err.contains("32 hex"), "{err}");
+
+    let out = cli(
+        &hss,
+        &[
+            "service",
+            "subscribe",
+            "--imsi",
+            demo::IMSI_A,
+            "--sic",
+            "01",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 digits"), "{err}");
+    assert!(hss.stop().success());
+
+    // With the server stopped, the CLI says so plainly.
+    let out = Command::new(env!("CARGO_BIN_EXE_sichss"))
+        .args(["--api", "http://127.0.0.1:9", "subscriber", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not running") && err.contains("sichss serve"),
+        "{err}"
+    );
+}
