@@ -11,6 +11,8 @@
 //! - [`config`]: the TOML configuration with its defaults.
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
+//! - [`ue`]: a test UE (SIP/UDP REGISTER with a SIC-tagged IMPI, AKA and Digest) for runs
+//!   against real CSCFs (`sichss ue`, harness/kamailio/).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
@@ -22,3 +24,4 @@ pub mod demo;
 pub mod dict;
 pub mod identity;
 pub mod store;
+pub mod ue;
