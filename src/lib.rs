@@ -24,6 +24,8 @@
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
 //! - [`client`]: an async Diameter client (CER/CEA, pipelined requests, DWR/DPR handling).
 //! - [`bench`]: the Cx load generator (`sichss bench`) and the null-server baseline.
+//! - [`ue`]: a test UE (SIP/UDP REGISTER with a SIC-tagged IMPI, AKA and Digest) for runs
+//!   against real CSCFs (`sichss ue`, harness/kamailio/).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
@@ -44,3 +46,4 @@ pub mod peer;
 pub mod serve;
 pub mod server;
 pub mod store;
+pub mod ue;
