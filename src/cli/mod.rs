@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// sichss: a Diameter Cx HSS with per-service (SIC) IMS private identities.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "sichss", version, about, propagate_version = true)]
 pub struct Cli {
     /// Where the provisioning API is, for the admin commands.
@@ -19,10 +19,12 @@ pub struct Cli {
 }
 
 /// Every subcommand.
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Run the HSS: Diameter Cx server and provisioning API.
     Serve(crate::serve::ServeArgs),
+    /// A test UE: registers one IMS service with its SIC-tagged IMPI over SIP/UDP.
+    Ue(crate::ue::UeArgs),
     /// Provisioning: subscribers, services, import and export (a client of the API).
     #[command(flatten)]
     Admin(crate::admin::AdminCommand),
@@ -52,6 +54,18 @@ pub fn run() -> ExitCode {
                 }
             }
         }
+        Command::Ue(args) => {
+            init_tracing();
+            match runtime().and_then(|rt| {
+                rt.block_on(crate::ue::run(args)).map_err(|e| format!("sichss ue: {e}"))
+            }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Admin(cmd) => match crate::admin::run(&cli.admin, cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -60,6 +74,14 @@ pub fn run() -> ExitCode {
             }
         },
     }
+}
+
+/// A multi-threaded tokio runtime.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("sichss: cannot start the async runtime: {e}"))
 }
 
 /// Logs to stderr; the level comes from RUST_LOG (default info).
