@@ -212,7 +212,7 @@ pub enum BenchError {
         /// The address.
         addr: SocketAddr,
         /// Why.
-        source: ClientError,
+        source: Box<ClientError>,
     },
     /// Importing the population failed.
     #[error("provisioning: {why}")]
@@ -250,7 +250,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => v * 3600.0,
         _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 7.0 * 86400.0 {
+    if !secs.is_finite() || !(0.0..=7.0 * 86400.0).contains(&secs) {
         return Err(format!("{s:?}: out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -425,7 +425,11 @@ async fn connect_all(addr: SocketAddr, args: &BenchArgs) -> Result<Vec<Client>, 
         tasks.push(tokio::spawn(async move {
             Client::connect(addr, cfg)
                 .await
-                .map_err(|source| BenchError::Connect { n, addr, source })
+                .map_err(|source| BenchError::Connect {
+                    n,
+                    addr,
+                    source: Box::new(source),
+                })
         }));
     }
     let mut clients = Vec::with_capacity(tasks.len());

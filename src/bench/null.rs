@@ -148,6 +148,24 @@ impl NullApp {
     }
 }
 
+/// Serves the null application on `addr` until `--duration` elapses or Ctrl-C, then
+/// reports what it answered.
+///
+/// # Errors
+/// [`BenchError::NullServer`] when `addr` cannot be bound.
+pub async fn serve(
+    addr: std::net::SocketAddr,
+    _args: &super::BenchArgs,
+) -> Result<super::Report, super::BenchError> {
+    Err(super::BenchError::NullServer {
+        addr,
+        source: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the Diameter server module is not merged yet",
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::flows::{check, Expect, Population, Requests};
@@ -181,22 +199,4 @@ mod tests {
         }
         assert_eq!(app.answered(), [2, 1, 3, 1, 0]);
     }
-}
-
-/// Serves the null application on `addr` until `--duration` elapses or Ctrl-C, then
-/// reports what it answered.
-///
-/// # Errors
-/// [`BenchError::NullServer`] when `addr` cannot be bound.
-pub async fn serve(
-    addr: std::net::SocketAddr,
-    _args: &super::BenchArgs,
-) -> Result<super::Report, super::BenchError> {
-    Err(super::BenchError::NullServer {
-        addr,
-        source: std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "the Diameter server module is not merged yet",
-        ),
-    })
 }
