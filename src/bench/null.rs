@@ -16,12 +16,23 @@
 //! Served on the same peer layer as the HSS (`crate::server`), so the difference between
 //! the two is the Cx application and the store.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
 
 use crate::codec::{codes, Avp, CommandCode, ExperimentalResultCode, Message, ResultCode};
 use crate::store::{Service, ServiceProfile};
 
+use crate::dict::Dictionary;
+use crate::peer::LocalIdentity;
+use crate::server::{Peers, Server, ServerConfig};
+
 use super::flows::SCSCF_NAME;
+use super::report::{CommandStats, ErrorCount, COMMANDS, SCHEMA};
+use super::{BenchArgs, BenchError, Report};
 
 /// A fixed Cx answerer.
 #[derive(Debug)]
@@ -148,22 +159,142 @@ impl NullApp {
     }
 }
 
-/// Serves the null application on `addr` until `--duration` elapses or Ctrl-C, then
-/// reports what it answered.
+impl crate::app::Application for NullApp {
+    fn application_ids(&self) -> &[u32] {
+        &[crate::cx::CX_APPLICATION_ID]
+    }
+
+    async fn handle(&self, req: Message, _peer: &crate::app::PeerInfo) -> Message {
+        self.answer(&req)
+    }
+}
+
+/// Origin-Host of the null server: `null.<realm>`.
+pub fn origin_host(realm: &str) -> String {
+    format!("null.{realm}")
+}
+
+/// A running null server: the Diameter server of `crate::server` (the HSS's peer layer,
+/// with its default settings: loopback peers, 256 requests in flight per connection)
+/// around a [`NullApp`].
+pub struct NullServer {
+    addrs: Vec<SocketAddr>,
+    app: Arc<NullApp>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl NullServer {
+    /// Binds `addr` (port 0 picks one) and starts serving, as `null.<realm>` in `realm`.
+    ///
+    /// # Errors
+    /// [`BenchError::NullServer`] when `addr` cannot be bound.
+    pub async fn start(addr: SocketAddr, realm: &str) -> Result<NullServer, BenchError> {
+        let host = origin_host(realm);
+        let app = Arc::new(NullApp::new(&host, realm));
+        let mut cfg = ServerConfig::new(LocalIdentity::new(&host, realm));
+        cfg.listen = vec![addr];
+        let server = Server::bind(
+            cfg,
+            Arc::clone(&app),
+            Arc::new(Dictionary::with_builtin()),
+            Peers::new(),
+        )
+        .await
+        .map_err(|source| BenchError::NullServer { addr, source })?;
+        let addrs = server.local_addrs();
+        let (stop, mut rx) = watch::channel(false);
+        let task = tokio::spawn(server.serve(async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }));
+        Ok(NullServer {
+            addrs,
+            app,
+            stop,
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// The application (its counters).
+    pub fn app(&self) -> &NullApp {
+        &self.app
+    }
+
+    /// Stops: DPR to every connected peer, requests in flight finished.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// `sichss bench --null-server ADDR`: serves the null application on `addr` until
+/// `--duration` elapses or Ctrl-C, printing `sichss null server listening diameter=ADDR`
+/// on stdout once bound; then reports what it answered (no latencies: those are the
+/// client's to measure).
 ///
 /// # Errors
 /// [`BenchError::NullServer`] when `addr` cannot be bound.
-pub async fn serve(
-    addr: std::net::SocketAddr,
-    _args: &super::BenchArgs,
-) -> Result<super::Report, super::BenchError> {
-    Err(super::BenchError::NullServer {
-        addr,
-        source: std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "the Diameter server module is not merged yet",
-        ),
-    })
+pub async fn serve(addr: SocketAddr, args: &BenchArgs) -> Result<Report, BenchError> {
+    let server = NullServer::start(addr, &args.realm).await?;
+    let bound = server.local_addr();
+    println!("sichss null server listening diameter={bound}");
+    let started = Instant::now();
+    match args.duration {
+        Some(d) => {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    let elapsed = started.elapsed();
+    let answered = server.app().answered();
+    server.stop().await;
+    let secs = elapsed.as_secs_f64();
+    let per_s = |n: u64| {
+        if secs > 0.0 {
+            (n as f64 / secs * 10.0).round() / 10.0
+        } else {
+            0.0
+        }
+    };
+    let mut report = Report {
+        schema: SCHEMA,
+        mode: "null-server",
+        target: bound.to_string(),
+        duration_s: args.duration.map_or(0.0, |d| d.as_secs_f64()),
+        elapsed_s: (secs * 1000.0).round() / 1000.0,
+        ..Report::default()
+    };
+    for (i, name) in COMMANDS.iter().enumerate() {
+        report.commands.insert(
+            (*name).to_owned(),
+            CommandStats {
+                count: answered[i],
+                per_s: per_s(answered[i]),
+                ..CommandStats::default()
+            },
+        );
+    }
+    report.requests = answered.iter().sum();
+    report.requests_per_s = per_s(report.requests);
+    if answered[4] > 0 {
+        report.errors_total = answered[4];
+        report.errors.push(ErrorCount {
+            command: "other".into(),
+            result: "rc 5012".into(),
+            count: answered[4],
+        });
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
