@@ -358,11 +358,9 @@ impl Client {
         wr.write_all(&cer.encode()).await?;
 
         let mut buf = BytesMut::with_capacity(64 * 1024);
-        let cea = loop {
-            match read_frame(&mut rd, &mut buf, cfg.max_message_len).await? {
-                Some(bytes) => break decode_message(&bytes, dict)?,
-                None => return Err(closed("the server closed the connection before its CEA")),
-            }
+        let cea = match read_frame(&mut rd, &mut buf, cfg.max_message_len).await? {
+            Some(bytes) => decode_message(&bytes, dict)?,
+            None => return Err(closed("the server closed the connection before its CEA")),
         };
         if cea.header.is_request() || cea.header.command != CommandCode::CAPABILITIES_EXCHANGE {
             return Err(ClientError::NotCea {

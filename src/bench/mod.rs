@@ -1,1 +1,812 @@
-//! placeholder
+//! `sichss bench`: a Cx load generator that drives whole registration flows against a
+//! Diameter HSS as Kamailio's I-CSCF and S-CSCF would (TS 29.228 §6, TS 29.229 §6.1),
+//! checks every answer, and reports throughput, latency percentiles and errors; and
+//! `sichss bench --null-server ADDR`, the baseline server on the same peer layer
+//! (RFC 6733 §5 handled by `crate::server`) whose Cx application answers from constants.
+//!
+//! # A run
+//!
+//! 1. With `--api URL`, the population (`--subscribers S`, IMSIs from `--imsi-base`, two
+//!    services each: SIC 001 and 002 sharing a sip: and a tel: IMPU) is imported through
+//!    `POST {api}/import` ([`provision`]); not timed with the run.
+//! 2. `--connections N` clients connect ([`crate::client`], CER/CEA advertising Cx), each
+//!    with its own Origin-Host `bench<pid>-<n>.<realm>`.
+//! 3. Each connection runs `--window W` lanes; a lane owns the subscribers `i` with
+//!    `i mod (N·W)` equal to its number (so one service is never driven by two lanes at
+//!    once) and goes round its services, one flow at a time. Every request takes one of the
+//!    connection's W permits (a semaphore), so at most W requests are in flight on it.
+//! 4. For `reregister` and `mixed`, an untimed setup pass registers every service first.
+//! 5. The timed run lasts `--duration`; a line of progress goes to stderr every second.
+//! 6. The connections close with DPR/DPA; the [`Report`] is printed as text or, with
+//!    `--json`, as one JSON object (see [`report`] for its fields).
+//!
+//! # Scenarios ([`flows`] lists every step and the answer it must get)
+//!
+//! - `register`: full registration flows. A service not registered does
+//!   UAR → MAR → SAR(REGISTRATION); a registered one is de-registered with
+//!   UAR(DE_REGISTRATION) → SAR(USER_DEREGISTRATION). Mix: UAR 40 %, MAR 20 %, SAR 40 %.
+//! - `reregister`: on registered services, SAR(RE_REGISTRATION) and LIR, 50 % each (a
+//!   service found not registered is registered first).
+//! - `mixed`: a service not registered registers; a registered one refreshes
+//!   (SAR RE_REGISTRATION) with probability 50 %, is looked up (LIR) 40 %, de-registers
+//!   10 %. In steady state, per 14 requests: SAR 7 (50 %), LIR 4 (29 %), UAR 2 (14 %),
+//!   MAR 1 (7 %); about one registration flow per 14 requests.
+//!
+//! A wrong answer (another Result-Code or Experimental-Result, or a missing AVP the step
+//! needs) is counted by command and result and reported, never ignored; the service is
+//! then taken as not registered, so its next flow starts from a registration.
+//!
+//! # Bounds
+//!
+//! Traffic goes only to `--to`. The run stops after `--duration` (flows under way finish:
+//! at most three requests each), every request after `--timeout`, the setup pass after
+//! `--setup-timeout`, and the null server after `--duration` when given, else at Ctrl-C.
+//!
+//! Must not depend on: the Cx application or the store backends (it is a client; only the
+//! null server's answers reuse `cx::user_data` and `cx::vsai` to look like the HSS's).
+
+pub mod flows;
+pub mod null;
+pub mod procfs;
+pub mod provision;
+pub mod report;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::client::{Client, ClientConfig, ClientError};
+use crate::codec::Message;
+
+use flows::{check, Action, Expect, Identities, Population, Requests, Rng};
+pub use report::Report;
+use report::{Cmd, LaneStats, Live, ServerUsage, Setup, COMMANDS, SCHEMA};
+
+/// The realm of the HSS's default configuration, used as Destination-Realm.
+pub const DEFAULT_REALM: &str = "ims.mnc001.mcc460.3gppnetwork.org";
+
+/// What the lanes do (see the module documentation for the mixes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Full registration flows (then de-registration, to register again).
+    Register,
+    /// SAR RE_REGISTRATION and LIR on registered services.
+    Reregister,
+    /// Registrations, refreshes, lookups and de-registrations.
+    Mixed,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Register => "register",
+            Scenario::Reregister => "reregister",
+            Scenario::Mixed => "mixed",
+        }
+    }
+}
+
+/// `sichss bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Diameter address of the HSS to drive.
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        required_unless_present = "null_server"
+    )]
+    pub to: Option<String>,
+    /// Connections to open.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// Requests in flight on each connection.
+    #[arg(long, default_value_t = 32)]
+    pub window: usize,
+    /// Subscribers of the population (two services each).
+    #[arg(long, default_value_t = 10_000)]
+    pub subscribers: u64,
+    /// How long the timed run lasts (`10s`, `500ms`, `2m`; a bare number is seconds);
+    /// 10 s when not given. With `--null-server`: how long to serve (else until Ctrl-C).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// What the lanes do.
+    #[arg(long, value_enum, default_value_t = Scenario::Mixed)]
+    pub scenario: Scenario,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Provisioning API to import the population through first (`http://host:port`).
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// Bearer token for the provisioning API.
+    #[arg(long, value_name = "TOKEN", env = "SICHSS_API_TOKEN")]
+    pub api_token: Option<String>,
+    /// Subscribers per POST /import.
+    #[arg(long, default_value_t = 10_000)]
+    pub import_batch: u64,
+    /// Import the population, report, and stop (no Diameter traffic).
+    #[arg(long)]
+    pub provision_only: bool,
+    /// IMSI of the first subscriber; the others follow.
+    #[arg(long, default_value = "001010000000000")]
+    pub imsi_base: String,
+    /// Origin-Realm and Destination-Realm of the requests: the HSS's realm.
+    #[arg(long, default_value = DEFAULT_REALM)]
+    pub realm: String,
+    /// Process id of the server, to report its CPU time and memory (Linux /proc).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Longest wait for one answer.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub timeout: Duration,
+    /// Longest setup pass (registering every service before `reregister` and `mixed`).
+    #[arg(long, value_parser = parse_duration, default_value = "300s")]
+    pub setup_timeout: Duration,
+    /// Seed of the per-lane random mix (same seed, same mix).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run the null server on ADDR instead: the same peer layer as the HSS, answering
+    /// every Cx request from constants (the throughput ceiling).
+    #[arg(long, value_name = "ADDR", conflicts_with = "to")]
+    pub null_server: Option<SocketAddr>,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl BenchArgs {
+    /// Arguments for a run against `to` with the defaults of the command line.
+    pub fn to(to: impl Into<String>) -> Self {
+        BenchArgs {
+            to: Some(to.into()),
+            connections: 16,
+            window: 32,
+            subscribers: 10_000,
+            duration: None,
+            scenario: Scenario::Mixed,
+            json: false,
+            api: None,
+            api_token: None,
+            import_batch: 10_000,
+            provision_only: false,
+            imsi_base: "001010000000000".into(),
+            realm: DEFAULT_REALM.into(),
+            server_pid: None,
+            timeout: Duration::from_secs(5),
+            setup_timeout: Duration::from_secs(300),
+            seed: 1,
+            null_server: None,
+            quiet: false,
+        }
+    }
+}
+
+/// Why a bench could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// A setting is out of range.
+    #[error("{setting}: {problem}")]
+    Invalid {
+        /// The flag.
+        setting: &'static str,
+        /// What is wrong and what is expected.
+        problem: String,
+    },
+    /// `--to` does not resolve.
+    #[error("--to {to}: {source}")]
+    Resolve {
+        /// The address given.
+        to: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A connection could not be opened.
+    #[error("connection {n} to {addr}: {source}")]
+    Connect {
+        /// Which connection (0-based).
+        n: usize,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: Box<ClientError>,
+    },
+    /// Importing the population failed.
+    #[error("provisioning: {why}")]
+    Provisioning {
+        /// What failed.
+        why: String,
+    },
+    /// The null server could not listen or serve.
+    #[error("null server on {addr}: {source}")]
+    NullServer {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a duration such as 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("{s:?}: unit must be ms, s, m or h")),
+    };
+    if !secs.is_finite() || !(0.0..=7.0 * 86400.0).contains(&secs) {
+        return Err(format!("{s:?}: out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Runs the bench (or the null server) and prints the report to stdout: text, or JSON with
+/// `--json`. This is what `sichss bench` calls.
+///
+/// # Errors
+/// Those of [`run`].
+pub async fn main(args: BenchArgs) -> Result<Report, BenchError> {
+    let json = args.json;
+    let r = run(args).await?;
+    if json {
+        println!("{}", r.to_json());
+    } else {
+        print!("{}", r.to_text());
+    }
+    Ok(r)
+}
+
+/// Runs the bench as `args` say and returns its report (printing only progress lines).
+///
+/// # Errors
+/// [`BenchError::Invalid`] for bad settings, [`BenchError::Resolve`],
+/// [`BenchError::Provisioning`], [`BenchError::Connect`] when a connection cannot be
+/// opened, [`BenchError::NullServer`]. Wrong answers during the run are not errors: they
+/// are in the report.
+pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
+    if let Some(addr) = args.null_server {
+        return null::serve(addr, &args).await;
+    }
+    let to = args.to.clone().ok_or(BenchError::Invalid {
+        setting: "--to",
+        problem: "give the HSS's Diameter address, or --null-server ADDR".into(),
+    })?;
+    if args.connections == 0 || args.connections > 1024 {
+        return Err(BenchError::Invalid {
+            setting: "--connections",
+            problem: format!("{} is not in 1..=1024", args.connections),
+        });
+    }
+    if args.window == 0 || args.window > 4096 {
+        return Err(BenchError::Invalid {
+            setting: "--window",
+            problem: format!("{} is not in 1..=4096", args.window),
+        });
+    }
+    if args.subscribers == 0 {
+        return Err(BenchError::Invalid {
+            setting: "--subscribers",
+            problem: "at least 1".into(),
+        });
+    }
+    let pop = Population::new(&args.imsi_base, args.subscribers)?;
+    let duration = args.duration.unwrap_or(Duration::from_secs(10));
+    let mut report = Report {
+        schema: SCHEMA,
+        mode: "load",
+        target: to.clone(),
+        scenario: args.scenario.name().to_owned(),
+        connections: args.connections,
+        window: args.window,
+        subscribers: args.subscribers,
+        duration_s: duration.as_secs_f64(),
+        ..Report::default()
+    };
+
+    if let Some(api) = &args.api {
+        if !args.quiet {
+            eprintln!(
+                "provisioning {} subscribers through {api}/import",
+                pop.len()
+            );
+        }
+        report.provisioning = Some(
+            provision::provision(api, args.api_token.as_deref(), &pop, args.import_batch).await?,
+        );
+    }
+    if args.provision_only {
+        report.fill(&LaneStats::default(), Duration::ZERO);
+        return Ok(report);
+    }
+
+    let addr = tokio::net::lookup_host(&to)
+        .await
+        .map_err(|source| BenchError::Resolve {
+            to: to.clone(),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| BenchError::Resolve {
+            to: to.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        })?;
+
+    let clients = connect_all(addr, &args).await?;
+    let lanes = build_lanes(&clients, &args, &pop)?;
+    let live = Arc::new(Live::default());
+
+    // Setup: register every service once, untimed.
+    let mut lanes = if args.scenario != Scenario::Register {
+        let started = Instant::now();
+        let deadline = started + args.setup_timeout;
+        let (lanes, stats) = run_lanes(lanes, Phase::Setup, deadline, &live).await;
+        report.setup = Some(Setup {
+            requests: stats.requests(),
+            errors_total: stats.errors_total(),
+            errors: stats.error_rows(),
+            elapsed_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        });
+        lanes
+    } else {
+        lanes
+    };
+    for l in &mut lanes {
+        l.stats = LaneStats::default();
+    }
+
+    // The timed run.
+    let live = Arc::new(Live::default());
+    let server_before = args.server_pid.and_then(|p| procfs::cpu_seconds(Some(p)));
+    let client_before = procfs::cpu_seconds(None);
+    let started = Instant::now();
+    let progress = (!args.quiet).then(|| tokio::spawn(progress(Arc::clone(&live), started)));
+    let (_lanes, stats) = run_lanes(lanes, Phase::Run, started + duration, &live).await;
+    let elapsed = started.elapsed();
+    if let Some(p) = progress {
+        p.abort();
+    }
+    let client_after = procfs::cpu_seconds(None);
+    report.fill(&stats, elapsed);
+    if let (Some(before), Some(after)) = (client_before, client_after) {
+        report.client.cpu_s = ((after - before) * 100.0).round() / 100.0;
+    }
+    if let Some(pid) = args.server_pid {
+        let after = procfs::cpu_seconds(Some(pid));
+        let mem = procfs::memory_kib(pid);
+        if let (Some(b), Some(a), Some((hwm, rss))) = (server_before, after, mem) {
+            let cpu = a - b;
+            report.server = Some(ServerUsage {
+                pid,
+                cpu_s: (cpu * 100.0).round() / 100.0,
+                cpu_us_per_request: if report.requests > 0 {
+                    (cpu * 1e7 / report.requests as f64).round() / 10.0
+                } else {
+                    0.0
+                },
+                rss_peak_kib: hwm,
+                rss_kib: rss,
+            });
+        }
+    }
+
+    let closing: Vec<_> = clients
+        .into_iter()
+        .map(|c| tokio::spawn(async move { c.close().await }))
+        .collect();
+    for c in closing {
+        let _ = c.await;
+    }
+    Ok(report)
+}
+
+/// Opens every connection (concurrently).
+async fn connect_all(addr: SocketAddr, args: &BenchArgs) -> Result<Vec<Client>, BenchError> {
+    let pid = std::process::id();
+    let mut tasks = Vec::with_capacity(args.connections);
+    for n in 0..args.connections {
+        let mut cfg = ClientConfig::new(format!("bench{pid}-{n}.{}", args.realm), &args.realm);
+        cfg.request_timeout = args.timeout;
+        tasks.push(tokio::spawn(async move {
+            Client::connect(addr, cfg)
+                .await
+                .map_err(|source| BenchError::Connect {
+                    n,
+                    addr,
+                    source: Box::new(source),
+                })
+        }));
+    }
+    let mut clients = Vec::with_capacity(tasks.len());
+    let mut first_err = None;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(c)) => clients.push(c),
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(e) => {
+                first_err.get_or_insert(BenchError::Invalid {
+                    setting: "--connections",
+                    problem: format!("a connection task failed: {e}"),
+                });
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        for c in clients {
+            let _ = c.close().await;
+        }
+        return Err(e);
+    }
+    Ok(clients)
+}
+
+/// One service a lane drives.
+#[derive(Debug, Clone)]
+struct Slot {
+    /// Index into the lane's subscribers.
+    sub: usize,
+    /// Index into [`flows::SICS`].
+    service: usize,
+    /// Whether the last flow left it registered.
+    registered: bool,
+    /// Alternates the IMPU of LIRs (sip:, tel:).
+    lir_tel: bool,
+}
+
+/// One sequential driver of flows on one connection.
+struct Lane {
+    client: Client,
+    window: Arc<Semaphore>,
+    req: Requests,
+    subs: Vec<Identities>,
+    slots: Vec<Slot>,
+    next: usize,
+    rng: Rng,
+    scenario: Scenario,
+    stats: LaneStats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// One pass registering every service not registered.
+    Setup,
+    /// The timed run.
+    Run,
+}
+
+fn build_lanes(
+    clients: &[Client],
+    args: &BenchArgs,
+    pop: &Population,
+) -> Result<Vec<Lane>, BenchError> {
+    let total = clients.len() * args.window;
+    let mut lanes = Vec::with_capacity(total);
+    for (c, client) in clients.iter().enumerate() {
+        let window = Arc::new(Semaphore::new(args.window));
+        for w in 0..args.window {
+            let n = c * args.window + w;
+            let mut subs = Vec::new();
+            let mut i = n as u64;
+            while i < pop.len() {
+                subs.push(pop.identities(i)?);
+                i += total as u64;
+            }
+            let slots = (0..subs.len())
+                .flat_map(|s| {
+                    (0..flows::SICS.len()).map(move |service| Slot {
+                        sub: s,
+                        service,
+                        registered: false,
+                        lir_tel: false,
+                    })
+                })
+                .collect();
+            lanes.push(Lane {
+                client: client.clone(),
+                window: Arc::clone(&window),
+                req: Requests::new(&client.config().origin_host, &args.realm, w),
+                subs,
+                slots,
+                next: 0,
+                rng: Rng::new(args.seed.wrapping_add(n as u64)),
+                scenario: args.scenario,
+                stats: LaneStats::default(),
+            });
+        }
+    }
+    Ok(lanes)
+}
+
+/// Runs every lane until `deadline`; returns them (with their services' states) and the
+/// merged statistics.
+async fn run_lanes(
+    lanes: Vec<Lane>,
+    phase: Phase,
+    deadline: Instant,
+    live: &Arc<Live>,
+) -> (Vec<Lane>, LaneStats) {
+    let tasks: Vec<_> = lanes
+        .into_iter()
+        .map(|mut l| {
+            let live = Arc::clone(live);
+            tokio::spawn(async move {
+                l.run(phase, deadline, &live).await;
+                l
+            })
+        })
+        .collect();
+    let mut lanes = Vec::with_capacity(tasks.len());
+    let mut stats = LaneStats::default();
+    for t in tasks {
+        // A lane does not panic on network input; a panic is a bug worth seeing.
+        let l = t.await.expect("bench lane panicked");
+        stats.merge(&l.stats);
+        lanes.push(l);
+    }
+    (lanes, stats)
+}
+
+/// How one step ended.
+enum Step {
+    /// The expected answer.
+    Ok,
+    /// Another answer, or no answer (timeout): counted; the flow stops.
+    Wrong,
+    /// The connection is gone: the lane stops.
+    Closed,
+}
+
+impl Lane {
+    async fn run(&mut self, phase: Phase, deadline: Instant, live: &Live) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let mut visited = 0;
+        loop {
+            if Instant::now() >= deadline {
+                return;
+            }
+            if phase == Phase::Setup && visited == self.slots.len() {
+                return;
+            }
+            visited += 1;
+            let k = self.next;
+            self.next = (self.next + 1) % self.slots.len();
+            let action = self.pick(phase, k);
+            let Some(action) = action else { continue };
+            if let Step::Closed = self.flow(k, action, live).await {
+                return;
+            }
+        }
+    }
+
+    fn pick(&mut self, phase: Phase, k: usize) -> Option<Action> {
+        let registered = self.slots[k].registered;
+        if !registered {
+            return Some(Action::Register);
+        }
+        if phase == Phase::Setup {
+            return None;
+        }
+        Some(match self.scenario {
+            Scenario::Register => Action::Deregister,
+            Scenario::Reregister => {
+                if self.rng.percent() < 50 {
+                    Action::Refresh
+                } else {
+                    Action::Locate
+                }
+            }
+            Scenario::Mixed => match self.rng.percent() {
+                0..=49 => Action::Refresh,
+                50..=89 => Action::Locate,
+                _ => Action::Deregister,
+            },
+        })
+    }
+
+    async fn flow(&mut self, k: usize, action: Action, live: &Live) -> Step {
+        let Slot {
+            sub,
+            service,
+            lir_tel,
+            ..
+        } = self.slots[k];
+        let id = &self.subs[sub];
+        let steps: Vec<(Cmd, Message, Expect)> = match action {
+            Action::Register => vec![
+                (
+                    Cmd::Uar,
+                    self.req.uar(id, service, false),
+                    Expect::UaaRegistration,
+                ),
+                (Cmd::Mar, self.req.mar(id, service), Expect::Maa),
+                (
+                    Cmd::Sar,
+                    self.req.sar_registration(id, service),
+                    Expect::SaaWithProfile,
+                ),
+            ],
+            Action::Refresh => vec![(
+                Cmd::Sar,
+                self.req.sar_reregistration(id, service),
+                Expect::Saa,
+            )],
+            Action::Locate => {
+                let impu = if lir_tel { &id.tel } else { &id.sip };
+                vec![(Cmd::Lir, self.req.lir(impu), Expect::Lia)]
+            }
+            Action::Deregister => vec![
+                (
+                    Cmd::Uar,
+                    self.req.uar(id, service, true),
+                    Expect::UaaDeregistration,
+                ),
+                (
+                    Cmd::Sar,
+                    self.req.sar_deregistration(id, service),
+                    Expect::Saa,
+                ),
+            ],
+        };
+        if action == Action::Locate {
+            self.slots[k].lir_tel = !lir_tel;
+        }
+        for (cmd, msg, expect) in steps {
+            match self.step(cmd, msg, expect, live).await {
+                Step::Ok => {}
+                other => {
+                    // Unknown state at the HSS now: start over with a registration.
+                    self.slots[k].registered = false;
+                    return other;
+                }
+            }
+        }
+        match action {
+            Action::Register => {
+                self.slots[k].registered = true;
+                self.stats.registrations += 1;
+                live.registrations
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Action::Deregister => self.slots[k].registered = false,
+            Action::Refresh | Action::Locate => {}
+        }
+        Step::Ok
+    }
+
+    async fn step(&mut self, cmd: Cmd, msg: Message, expect: Expect, live: &Live) -> Step {
+        // The semaphore is never closed: acquiring only waits.
+        let _permit = self.window.acquire().await;
+        let t0 = Instant::now();
+        let r = self.client.request(msg).await;
+        let dt = t0.elapsed();
+        drop(_permit);
+        live.count(cmd);
+        let failed = |stats: &mut LaneStats, what: String| {
+            stats.error(cmd, what);
+            live.errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        match r {
+            Ok(a) => {
+                self.stats.record(cmd, dt);
+                match check(expect, &a) {
+                    Ok(()) => Step::Ok,
+                    Err(what) => {
+                        failed(&mut self.stats, what);
+                        Step::Wrong
+                    }
+                }
+            }
+            Err(ClientError::Closed { .. }) => {
+                failed(&mut self.stats, "connection closed".into());
+                Step::Closed
+            }
+            Err(ClientError::Timeout { .. }) => {
+                failed(&mut self.stats, "timeout".into());
+                Step::Wrong
+            }
+            Err(ClientError::Decode(e)) => {
+                failed(&mut self.stats, format!("undecodable answer: {}", e.error));
+                Step::Wrong
+            }
+            Err(ClientError::MismatchedAnswer { .. }) => {
+                failed(&mut self.stats, "mismatched answer".into());
+                Step::Wrong
+            }
+            Err(e) => {
+                failed(&mut self.stats, format!("client error: {e}"));
+                Step::Closed
+            }
+        }
+    }
+}
+
+/// Prints a line of progress to stderr every second.
+async fn progress(live: Arc<Live>, started: Instant) {
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::from_std(started) + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    let mut last = ([0u64; 4], 0u64);
+    loop {
+        tick.tick().await;
+        let (done, errors, regs) = live.snapshot();
+        let mut line = format!("[{:>4}s]", started.elapsed().as_secs());
+        let total: u64 = done.iter().sum::<u64>() - last.0.iter().sum::<u64>();
+        line.push_str(&format!(" {total:>7} req/s"));
+        for (i, name) in COMMANDS.iter().enumerate() {
+            line.push_str(&format!("  {name} {:>6}", done[i] - last.0[i]));
+        }
+        line.push_str(&format!("  reg {:>5}/s  errors {errors}", regs - last.1));
+        eprintln!("{line}");
+        last = (done, regs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_with_units() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn command_line_defaults_match_bench_args_to() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        let cli = Cli::parse_from(["sichss", "--to", "127.0.0.1:3868"]);
+        let d = BenchArgs::to("127.0.0.1:3868");
+        assert_eq!(format!("{:?}", cli.bench), format!("{d:?}"));
+        assert!(Cli::try_parse_from(["sichss"]).is_err(), "--to is required");
+        let cli = Cli::parse_from(["sichss", "--null-server", "127.0.0.1:0", "--duration", "1s"]);
+        assert!(cli.bench.null_server.is_some());
+    }
+
+    #[test]
+    fn mixed_picks_the_documented_shares() {
+        let mut lane_rng = Rng::new(3);
+        let (mut refresh, mut locate, mut dereg) = (0, 0, 0);
+        for _ in 0..100_000 {
+            match lane_rng.percent() {
+                0..=49 => refresh += 1,
+                50..=89 => locate += 1,
+                _ => dereg += 1,
+            }
+        }
+        assert!((48_000..52_000).contains(&refresh));
+        assert!((38_000..42_000).contains(&locate));
+        assert!((9_000..11_000).contains(&dereg));
+    }
+}
