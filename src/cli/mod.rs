@@ -23,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HSS: Diameter Cx server and provisioning API.
     Serve(crate::serve::ServeArgs),
+    /// Load generator: whole registration flows against an HSS, with a report.
+    Bench(crate::bench::BenchArgs),
     /// A test UE: registers one IMS service with its SIC-tagged IMPI over SIP/UDP.
     Ue(crate::ue::UeArgs),
     /// Provisioning: subscribers, services, import and export (a client of the API).
@@ -54,10 +56,21 @@ pub fn run() -> ExitCode {
                 }
             }
         }
+        Command::Bench(args) => match runtime().and_then(|rt| {
+            rt.block_on(crate::bench::main(args))
+                .map_err(|e| format!("sichss bench: {e}"))
+        }) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Ue(args) => {
             init_tracing();
             match runtime().and_then(|rt| {
-                rt.block_on(crate::ue::run(args)).map_err(|e| format!("sichss ue: {e}"))
+                rt.block_on(crate::ue::run(args))
+                    .map_err(|e| format!("sichss ue: {e}"))
             }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
