@@ -247,8 +247,7 @@ impl Config {
                 problem: "needs at least one address, e.g. \"127.0.0.1:3868\"".into(),
             });
         }
-        if self.diameter.origin_host.trim().is_empty() || !self.diameter.origin_host.contains('.')
-        {
+        if self.diameter.origin_host.trim().is_empty() || !self.diameter.origin_host.contains('.') {
             return Err(ConfigError::Invalid {
                 setting: "diameter.origin_host",
                 problem: format!(
@@ -321,7 +320,10 @@ mod tests {
         let c = Config::from_toml("").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.diameter.listen, vec!["127.0.0.1:3868".parse().unwrap()]);
-        assert_eq!(c.diameter.origin_host, "hss.ims.mnc001.mcc460.3gppnetwork.org");
+        assert_eq!(
+            c.diameter.origin_host,
+            "hss.ims.mnc001.mcc460.3gppnetwork.org"
+        );
         assert_eq!(c.diameter.origin_realm, "ims.mnc001.mcc460.3gppnetwork.org");
         assert_eq!(c.admin.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.store.data, PathBuf::from("./sichss-data"));
@@ -384,6 +386,10 @@ mod tests {
         assert!(e.contains("cx.sics") && e.contains("3 digits"), "{e}");
         let mut c = Config::default();
         c.diameter.origin_host = "hss".into();
-        assert!(c.check().unwrap_err().to_string().contains("diameter.origin_host"));
+        assert!(c
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("diameter.origin_host"));
     }
 }

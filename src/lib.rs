@@ -8,20 +8,42 @@
 //! - [`identity`]: IMPI/IMPU parsing, derivation and normalisation, with the SIC (TS 23.003 §13).
 //! - [`auth`]: Milenage, IMS-AKA vectors and resync, SQN management, SIP Digest (pure).
 //! - [`store`]: the subscriber store trait, its domain model and backends.
-//! - [`config`]: the TOML configuration with its defaults.
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
+//! - [`peer`]: the sans-IO base protocol with one peer (CER/CEA, DWR/DWA, DPR/DPA, error
+//!   answers, watchdog, allowlist).
+//! - [`app`]: the [`app::Application`] trait, the seam between the server and Cx.
+//! - [`server`]: the only networking module (tokio): listeners, connections, the
+//!   [`server::Peers`] registry for HSS-initiated requests, graceful shutdown.
+//! - [`serve`]: the composition root of `sichss serve`.
+//! - [`cli`]: the command line.
+//! - [`config`]: the TOML configuration with its defaults.
+//! - [`api`]: the provisioning API (HTTP/JSON over axum): subscribers, services, RTR/PPR on
+//!   change, import/export, OpenAPI, metrics.
+//! - [`admin`]: the admin CLI commands (`subscriber`, `service`, `import`, `export`), a
+//!   blocking client of the provisioning API.
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
+//! - [`client`]: an async Diameter client (CER/CEA, pipelined requests, DWR/DPR handling).
+//! - [`bench`]: the Cx load generator (`sichss bench`) and the null-server baseline.
 //! - [`ue`]: a test UE (SIP/UDP REGISTER with a SIC-tagged IMPI, AKA and Digest) for runs
 //!   against real CSCFs (`sichss ue`, harness/kamailio/).
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+pub mod admin;
+pub mod api;
+pub mod app;
 pub mod auth;
+pub mod bench;
+pub mod cli;
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod cx;
 pub mod demo;
 pub mod dict;
 pub mod identity;
+pub mod peer;
+pub mod serve;
+pub mod server;
 pub mod store;
 pub mod ue;

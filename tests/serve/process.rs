@@ -1,0 +1,308 @@
+//! Starting and stopping `sichss serve`, and talking to it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sichss::client::{Client, ClientConfig, IncomingRequest};
+use sichss::codec::{codes, ApplicationId, Avp, CommandCode, Message, VENDOR_3GPP};
+use sichss::demo;
+
+pub const SCSCF: &str = "sip:127.0.0.1:6060";
+pub const SCSCF_HOST: &str = "scscf.ims.mnc001.mcc460.3gppnetwork.org";
+pub const REALM: &str = demo::HOME_DOMAIN;
+
+/// A running `sichss serve --demo`.
+pub struct Hss {
+    pub child: Child,
+    pub diameter: SocketAddr,
+    pub api: SocketAddr,
+    pub data: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Hss {
+    /// Starts the HSS on ephemeral ports with its store in `data`.
+    pub fn start(data: &Path, extra: &[&str]) -> Hss {
+        let stderr = data.with_extension("stderr.log");
+        let err = std::fs::File::create(&stderr).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sichss"))
+            .args([
+                "serve",
+                "--demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data")
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .expect("sichss starts");
+        let out = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(out).lines();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let (diameter, api) = loop {
+            assert!(Instant::now() < deadline, "no 'sichss listening' line");
+            let line = lines
+                .next()
+                .unwrap_or_else(|| {
+                    panic!(
+                        "sichss exited: {}",
+                        std::fs::read_to_string(&stderr).unwrap()
+                    )
+                })
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("sichss listening ") {
+                let field = |k: &str| {
+                    rest.split(' ')
+                        .find_map(|kv| kv.strip_prefix(k))
+                        .unwrap()
+                        .split(',')
+                        .next()
+                        .unwrap()
+                        .parse::<SocketAddr>()
+                        .unwrap()
+                };
+                break (field("diameter="), field("api="));
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Hss {
+            child,
+            diameter,
+            api,
+            data: data.to_path_buf(),
+            stderr,
+        }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sichss did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.api, path)
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        ureq::get(&self.url(path))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// A Diameter client presenting itself as the S-CSCF, with RTR/PPR delivered to `rx`.
+    pub async fn scscf(&self) -> (Client, tokio::sync::mpsc::Receiver<IncomingRequest>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let mut cfg = ClientConfig::new(SCSCF_HOST, REALM);
+        cfg.on_request = Some(tx);
+        (
+            Client::connect(self.diameter, cfg).await.expect("CER/CEA"),
+            rx,
+        )
+    }
+}
+
+impl Drop for Hss {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The state of service `sic` as the API reports it.
+pub fn service_state(view: &serde_json::Value, sic: &str) -> String {
+    view["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sic"] == sic)
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| "ABSENT".into())
+}
+
+fn request(cmd: CommandCode, from: &str) -> Message {
+    Message::request(cmd, ApplicationId::CX, true, 0, 0)
+        .with(Avp::utf8(
+            codes::SESSION_ID,
+            format!("{from};{}", rand_id()),
+        ))
+        .with(Avp::grouped(
+            codes::VENDOR_SPECIFIC_APPLICATION_ID,
+            vec![
+                Avp::u32(codes::VENDOR_ID, VENDOR_3GPP),
+                Avp::u32(codes::AUTH_APPLICATION_ID, 16777216),
+            ],
+        ))
+        .with(Avp::enumerated(codes::AUTH_SESSION_STATE, 1))
+        .with(Avp::identity(codes::ORIGIN_HOST, from))
+        .with(Avp::identity(codes::ORIGIN_REALM, REALM))
+        .with(Avp::identity(codes::DESTINATION_REALM, REALM))
+}
+
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn uar(impi: &str, impu: &str, uat: i32) -> Message {
+    let mut m = request(
+        CommandCode::USER_AUTHORIZATION,
+        "icscf.ims.mnc001.mcc460.3gppnetwork.org",
+    )
+    .with(Avp::utf8(codes::USER_NAME, impi))
+    .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+    .with(Avp::octets(
+        codes::VISITED_NETWORK_IDENTIFIER,
+        REALM.as_bytes().to_vec(),
+    ));
+    if uat != 0 {
+        m.push(Avp::enumerated(codes::USER_AUTHORIZATION_TYPE, uat));
+    }
+    m
+}
+
+pub fn mar(impi: &str, impu: &str) -> Message {
+    request(CommandCode::MULTIMEDIA_AUTH, SCSCF_HOST)
+        .with(Avp::utf8(codes::USER_NAME, impi))
+        .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+        .with(Avp::u32(codes::SIP_NUMBER_AUTH_ITEMS, 1))
+        .with(Avp::grouped(
+            codes::SIP_AUTH_DATA_ITEM,
+            vec![Avp::utf8(
+                codes::SIP_AUTHENTICATION_SCHEME,
+                "Digest-AKAv1-MD5",
+            )],
+        ))
+        .with(Avp::utf8(codes::SERVER_NAME, SCSCF))
+}
+
+pub fn sar(impi: &str, impu: &str, sat: i32) -> Message {
+    request(CommandCode::SERVER_ASSIGNMENT, SCSCF_HOST)
+        .with(Avp::utf8(codes::USER_NAME, impi))
+        .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+        .with(Avp::utf8(codes::SERVER_NAME, SCSCF))
+        .with(Avp::enumerated(codes::SERVER_ASSIGNMENT_TYPE, sat))
+        .with(Avp::enumerated(codes::USER_DATA_ALREADY_AVAILABLE, 0))
+}
+
+pub fn lir(impu: &str) -> Message {
+    request(
+        CommandCode::LOCATION_INFO,
+        "icscf.ims.mnc001.mcc460.3gppnetwork.org",
+    )
+    .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+}
+
+/// Result as ("rc"|"exp", code).
+pub fn result(m: &Message) -> (&'static str, u32) {
+    match (m.result_code(), m.experimental_result()) {
+        (Some(rc), None) => ("rc", rc.0),
+        (None, Some(e)) => ("exp", e.0),
+        other => panic!("bad result AVPs {other:?}"),
+    }
+}
+
+/// UAR, MAR, SAR(sat) for one service, checking each answer.
+pub async fn register(c: &Client, impi: &str, impu: &str, sat: i32) {
+    let a = c.request(uar(impi, impu, 0)).await.unwrap();
+    assert!(
+        matches!(result(&a), ("exp", 2001) | ("exp", 2002)),
+        "{:?}",
+        result(&a)
+    );
+    let a = c.request(mar(impi, impu)).await.unwrap();
+    assert_eq!(result(&a), ("rc", 2001));
+    let a = c.request(sar(impi, impu, sat)).await.unwrap();
+    assert_eq!(result(&a), ("rc", 2001));
+}
+
+pub fn sip_a() -> String {
+    format!("sip:{}@{}", demo::MSISDN_A, demo::HOME_DOMAIN)
+}
+
+/// A live tshark capture on the loopback interface, filtered to one TCP port.
+pub struct Capture {
+    child: Child,
+    pub file: PathBuf,
+}
+
+impl Capture {
+    /// Starts capturing; waits until tshark reports it is capturing.
+    pub fn start(dir: &Path, port: u16) -> Capture {
+        let tshark = which("tshark").expect(
+            "tshark is not installed: run the README's test command (./scripts/test), which installs it",
+        );
+        let file = dir.join("cx.pcapng");
+        let log = dir.join("tshark.log");
+        let child = Command::new(tshark)
+            .args(["-i", "lo", "-f", &format!("tcp port {port}"), "-w"])
+            .arg(&file)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("tshark starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Capturing on")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "tshark did not start capturing: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // dumpcap reports "Capturing on" a moment before the filter is attached.
+        std::thread::sleep(Duration::from_millis(1500));
+        Capture { child, file }
+    }
+
+    /// Stops the capture (SIGINT lets tshark finish the file).
+    pub fn stop(mut self) -> PathBuf {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.file.clone()
+    }
+}
+
+pub fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(cmd))
+            .find(|f| f.is_file())
+    })
+}
