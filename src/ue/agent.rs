@@ -409,7 +409,7 @@ impl Ue {
     }
 
     /// Sends an out-of-dialog MESSAGE (RFC 3428) to `to` through the P-CSCF / I-CSCF and
-    /// returns the final status. `from` is the From URI.
+    /// returns the final status and reason phrase. `from` is the From URI.
     ///
     /// # Errors
     /// [`UeError::Timeout`] or [`UeError::Io`]; a non-2xx answer is returned as a status.
@@ -419,7 +419,7 @@ impl Ue {
         to: &str,
         content_type: &str,
         body: &str,
-    ) -> Result<u16, UeError> {
+    ) -> Result<(u16, String), UeError> {
         self.cseq += 1;
         let req = Message::request("MESSAGE", to)
             .with("Via", self.via())
@@ -436,7 +436,7 @@ impl Ue {
             to: to.to_owned(),
             status,
         });
-        Ok(status)
+        Ok((status, resp.reason().to_owned()))
     }
 
     /// Takes the queued events.

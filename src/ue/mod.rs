@@ -399,7 +399,7 @@ async fn send_message(a: &MessageArgs, out: Output) -> Result<(), UeError> {
         },
     };
     let mut ue = Ue::bind(cfg).await?;
-    let status = ue
+    let (status, reason) = ue
         .send_message(&a.from, &a.to, &a.content_type, &a.body)
         .await?;
     out.flush(&mut ue, false);
@@ -410,7 +410,7 @@ async fn send_message(a: &MessageArgs, out: Output) -> Result<(), UeError> {
             method: "MESSAGE".into(),
             impu: a.to.clone(),
             status,
-            reason: "see the CSCF logs (harness/kamailio/run logs DIR)".into(),
+            reason,
         })
     }
 }
