@@ -9,7 +9,13 @@
 //! max_message_len = 1048576
 //! watchdog_seconds = 30
 //! request_timeout_ms = 5000              # RTR/PPR answers
-//! max_in_flight_per_connection = 256
+//! max_in_flight_per_connection = 256    # requests handled at once per connection
+//! max_in_flight_total = 4096             # … and in the whole server
+//! max_queued_per_connection = 256        # waiting beyond those; past it 3004 TOO_BUSY
+//! max_connections = 1024                 # past it new connections are closed at once
+//! max_connections_per_address = 256      # … per source address
+//! incomplete_message_timeout_ms = 10000  # a message must arrive whole within this
+//! write_timeout_ms = 10000               # a peer must read its answers within this
 //! dictionaries = []                      # extra dictionary files
 //! [[diameter.peers]]                     # allowlist; none = loopback peers only
 //! origin_host = "scscf.ims.mnc001.mcc460.3gppnetwork.org"
@@ -105,6 +111,18 @@ pub struct DiameterConfig {
     pub request_timeout_ms: u64,
     /// Requests processed at once on one connection.
     pub max_in_flight_per_connection: usize,
+    /// Requests processed at once in the whole server.
+    pub max_in_flight_total: usize,
+    /// Requests of one connection waiting beyond those; past it they are answered 3004.
+    pub max_queued_per_connection: usize,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Connections open at once from one source address.
+    pub max_connections_per_address: usize,
+    /// Longest time from the first to the last octet of a message.
+    pub incomplete_message_timeout_ms: u64,
+    /// Longest time a write to a peer may make no progress.
+    pub write_timeout_ms: u64,
     /// Allowed peers; empty = peers connecting from loopback addresses.
     pub peers: Vec<PeerEntry>,
     /// Extra dictionary files loaded at start.
@@ -122,6 +140,12 @@ impl Default for DiameterConfig {
             watchdog_seconds: 30,
             request_timeout_ms: 5000,
             max_in_flight_per_connection: 256,
+            max_in_flight_total: 4096,
+            max_queued_per_connection: 256,
+            max_connections: 1024,
+            max_connections_per_address: 256,
+            incomplete_message_timeout_ms: 10_000,
+            write_timeout_ms: 10_000,
             peers: Vec::new(),
             dictionaries: Vec::new(),
         }
@@ -268,6 +292,42 @@ impl Config {
                 problem: "must be at least 20 octets (the Diameter header)".into(),
             });
         }
+        for (setting, v) in [
+            (
+                "diameter.max_in_flight_per_connection",
+                self.diameter.max_in_flight_per_connection,
+            ),
+            (
+                "diameter.max_in_flight_total",
+                self.diameter.max_in_flight_total,
+            ),
+            ("diameter.max_connections", self.diameter.max_connections),
+            (
+                "diameter.max_connections_per_address",
+                self.diameter.max_connections_per_address,
+            ),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    problem: "must be at least 1".into(),
+                });
+            }
+        }
+        for (setting, v) in [
+            (
+                "diameter.incomplete_message_timeout_ms",
+                self.diameter.incomplete_message_timeout_ms,
+            ),
+            ("diameter.write_timeout_ms", self.diameter.write_timeout_ms),
+        ] {
+            if v < 100 {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    problem: "must be at least 100 ms".into(),
+                });
+            }
+        }
         if !self.cx.default_scscf.starts_with("sip:") && !self.cx.default_scscf.starts_with("sips:")
         {
             return Err(ConfigError::Invalid {
@@ -366,6 +426,37 @@ mod tests {
             Some("aaa://ccf.example.org")
         );
         c.check().unwrap();
+    }
+
+    #[test]
+    fn reads_the_overload_and_hostile_peer_bounds() {
+        let c = Config::from_toml(
+            r#"
+            [diameter]
+            max_in_flight_total = 64
+            max_queued_per_connection = 0
+            max_connections = 10
+            max_connections_per_address = 2
+            incomplete_message_timeout_ms = 500
+            write_timeout_ms = 700
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.diameter.max_in_flight_total, 64);
+        assert_eq!(c.diameter.max_queued_per_connection, 0);
+        assert_eq!(c.diameter.max_connections, 10);
+        assert_eq!(c.diameter.max_connections_per_address, 2);
+        assert_eq!(c.diameter.incomplete_message_timeout_ms, 500);
+        assert_eq!(c.diameter.write_timeout_ms, 700);
+        c.check().unwrap();
+        let mut c = Config::default();
+        c.diameter.max_connections = 0;
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("diameter.max_connections"), "{e}");
+        let mut c = Config::default();
+        c.diameter.write_timeout_ms = 5;
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("diameter.write_timeout_ms"), "{e}");
     }
 
     #[test]

@@ -237,6 +237,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         watchdog_tw: Duration::from_secs(cfg.diameter.watchdog_seconds.max(6)),
         request_timeout: Duration::from_millis(cfg.diameter.request_timeout_ms),
         max_in_flight_per_connection: cfg.diameter.max_in_flight_per_connection,
+        max_in_flight_total: cfg.diameter.max_in_flight_total,
+        max_queued_per_connection: cfg.diameter.max_queued_per_connection,
+        max_connections: cfg.diameter.max_connections,
+        max_connections_per_address: cfg.diameter.max_connections_per_address,
+        incomplete_message_timeout: Duration::from_millis(
+            cfg.diameter.incomplete_message_timeout_ms,
+        ),
+        write_timeout: Duration::from_millis(cfg.diameter.write_timeout_ms),
         ..ServerConfig::new(LocalIdentity::new("x", "x"))
     };
     let service = Arc::new(CxService {

@@ -1,32 +1,67 @@
 //! One accepted connection: the driver (reading, framing, dispatching, timers) and the
 //! writer task. See the diagram in [`super`].
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, AcquireError, OwnedSemaphorePermit, TryAcquireError};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::peers::{ConnHandle, PeerError, WriterMsg};
-use super::Shared;
+use super::{ConnSlot, Shared};
 use crate::app::{Application, PeerInfo};
-use crate::codec::header::FLAG_R;
-use crate::codec::{check_frame, decode_message, CommandCode, Frame, Message};
+use crate::codec::header::{parse_header, FLAG_R};
+use crate::codec::{check_frame, decode_message, CommandCode, Frame, Message, ResultCode};
 use crate::peer::{base, check_request, DisconnectCause, Disposition, PeerState, Responder};
 use crate::peer::{Watchdog, WatchdogAction};
 
 /// Largest batch the writer hands to one `write_all`.
 const WRITE_BATCH: usize = 256 * 1024;
 
+/// Initial size of a connection's read buffer; it grows as messages need (up to the
+/// largest message accepted).
+const READ_BUFFER: usize = 16 * 1024;
+
+/// A wait for one of the server-wide in-flight permits.
+type PermitWait = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// Writes all of `buf`, failing with `TimedOut` when one write makes no progress for
+/// `timeout` (the peer does not read).
+async fn write_all_timed(
+    wr: &mut OwnedWriteHalf,
+    mut buf: &[u8],
+    timeout: Duration,
+) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match tokio::time::timeout(timeout, wr.write(buf)).await {
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no write progress within {timeout:?}: the peer does not read"),
+                ))
+            }
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => buf = &buf[n..],
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<WriterMsg>,
+    timeout: Duration,
 ) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(64 * 1024);
     'outer: while let Some(msg) = rx.recv().await {
@@ -43,7 +78,7 @@ async fn write_loop(
             }
         }
         if !out.is_empty() {
-            wr.write_all(&out).await?;
+            write_all_timed(&mut wr, &out, timeout).await?;
             out.clear();
         }
         if close {
@@ -77,6 +112,14 @@ struct Driver<A> {
     dpr: Option<(u32, Instant)>,
     /// Past this, abandon in-flight requests and close.
     hard_deadline: Option<Instant>,
+    /// Application requests received and not started yet (whole frames, oldest first):
+    /// they wait for a slot of this connection and a server-wide permit. Bounded by
+    /// `max_queued_per_connection`; past it requests are answered 3004.
+    queue: VecDeque<BytesMut>,
+    /// The wait for a server-wide permit for the head of `queue`, when none was free.
+    permit_wait: Option<PermitWait>,
+    /// When the incomplete message at the front of the read buffer began to arrive.
+    partial_since: Option<Instant>,
 }
 
 /// Serves one connection until it closes; `_done` tells the server when it is gone.
@@ -84,6 +127,7 @@ pub(super) async fn serve<A: Application>(
     shared: Arc<Shared<A>>,
     stream: TcpStream,
     addr: SocketAddr,
+    _slot: ConnSlot,
     mut shutdown: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
 ) {
@@ -95,7 +139,7 @@ pub(super) async fn serve<A: Application>(
     let (mut rd, wr) = stream.into_split();
     let cap = shared.cfg.max_in_flight_per_connection.max(1) + 64;
     let (tx, rx) = mpsc::channel(cap);
-    let mut writer = tokio::spawn(write_loop(wr, rx));
+    let mut writer = tokio::spawn(write_loop(wr, rx, shared.cfg.write_timeout));
     let mut d = Driver {
         responder: Responder::new(Arc::clone(&shared.policy), addr.ip(), local_ip),
         watchdog: Watchdog::new(shared.cfg.watchdog_tw, Instant::now().into_std()),
@@ -112,15 +156,19 @@ pub(super) async fn serve<A: Application>(
         dwr: None,
         dpr: None,
         hard_deadline: None,
+        queue: VecDeque::new(),
+        permit_wait: None,
+        partial_since: None,
     };
-    let max_in_flight = d.shared.cfg.max_in_flight_per_connection.max(1);
     let max_len = d.shared.cfg.max_message_len;
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
     let mut writer_done = false;
 
     loop {
-        // Dispatch complete frames while there is room for more work.
-        while !d.stop_reading && d.tasks.len() < max_in_flight {
+        // Dispatch every complete frame: application requests go to the queue (or are
+        // answered 3004 when it is full), everything else is handled at once.
+        let mut consumed = false;
+        while !d.stop_reading {
             match check_frame(&buf, max_len) {
                 Frame::Incomplete => break,
                 Frame::Invalid(h, e) => {
@@ -131,30 +179,64 @@ pub(super) async fn serve<A: Application>(
                     buf.clear();
                 }
                 Frame::Complete(n) => {
+                    consumed = true;
                     let frame = buf.split_to(n);
-                    d.on_frame(&frame).await;
+                    d.on_frame_received(frame).await;
                 }
             }
         }
+        // The clock of the message now at the front of the buffer.
+        if buf.is_empty() || d.stop_reading {
+            d.partial_since = None;
+        } else if consumed || d.partial_since.is_none() {
+            d.partial_since = Some(Instant::now());
+        }
+        d.start_queued().await;
         if d.stop_reading {
             if d.hard_deadline.is_none() {
                 d.begin_close();
             }
-            if d.tasks.is_empty() {
+            if d.tasks.is_empty() && d.queue.is_empty() {
                 break;
             }
         }
-        if d.draining && d.dpr.is_none() && d.tasks.is_empty() && !d.stop_reading {
+        if d.draining
+            && d.dpr.is_none()
+            && d.tasks.is_empty()
+            && d.queue.is_empty()
+            && !d.stop_reading
+        {
             d.send_dpr().await;
         }
 
         let deadline = d.next_deadline();
         tokio::select! {
-            _ = &mut writer, if !writer_done => {
+            r = &mut writer, if !writer_done => {
                 writer_done = true;
-                d.reason = "write failed";
+                d.reason = match r {
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        d.shared.stats.write_timeouts.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(peer = %d.host(), peer_addr = %addr, error = %e,
+                            "peer does not read its answers: closing");
+                        "peer does not read its answers"
+                    }
+                    _ => "write failed",
+                };
                 d.stop_reading = true;
                 d.tasks.abort_all();
+                d.queue.clear();
+                d.permit_wait = None;
+            }
+            p = async {
+                match d.permit_wait.as_mut() {
+                    Some(w) => w.await,
+                    None => std::future::pending().await,
+                }
+            }, if d.permit_wait.is_some() => {
+                d.permit_wait = None;
+                if let (Ok(permit), Some(frame)) = (p, d.queue.pop_front()) {
+                    d.start_request(&frame, permit).await;
+                }
             }
             Some(r) = d.tasks.join_next(), if !d.tasks.is_empty() => {
                 if let Err(e) = r {
@@ -177,7 +259,7 @@ pub(super) async fn serve<A: Application>(
                 d.hard_deadline.get_or_insert(Instant::now() + d.shared.cfg.drain_timeout);
             }
             _ = tokio::time::sleep_until(deadline) => d.on_timer().await,
-            r = rd.read_buf(&mut buf), if !d.stop_reading && d.tasks.len() < max_in_flight => {
+            r = rd.read_buf(&mut buf), if !d.stop_reading => {
                 match r {
                     Ok(0) => {
                         d.reason = "peer closed the connection";
@@ -258,10 +340,13 @@ impl<A: Application> Driver<A> {
         if let Some(t) = self.hard_deadline {
             dl = dl.min(t);
         }
+        if let (Some(t), false) = (self.partial_since, self.stop_reading) {
+            dl = dl.min(t + self.shared.cfg.incomplete_message_timeout);
+        }
         dl
     }
 
-    async fn send(&self, m: &Message) {
+    async fn send(&mut self, m: &Message) {
         let _ = self.tx.send(WriterMsg::Frame(m.encode())).await;
     }
 
@@ -271,6 +356,24 @@ impl<A: Application> Driver<A> {
             tracing::warn!(peer = %self.host(), peer_addr = %self.addr, in_flight = self.tasks.len(),
                 "drain timeout: abandoning requests in flight");
             self.tasks.abort_all();
+            self.queue.clear();
+            self.permit_wait = None;
+            self.stop_reading = true;
+            return;
+        }
+        if !self.stop_reading
+            && self
+                .partial_since
+                .is_some_and(|t| now >= t + self.shared.cfg.incomplete_message_timeout)
+        {
+            self.shared
+                .stats
+                .incomplete_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(peer = %self.host(), peer_addr = %self.addr,
+                timeout = ?self.shared.cfg.incomplete_message_timeout,
+                "a message did not complete in time: closing");
+            self.reason = "message incomplete for too long";
             self.stop_reading = true;
             return;
         }
@@ -358,7 +461,89 @@ impl<A: Application> Driver<A> {
         }
     }
 
-    async fn on_frame(&mut self, frame: &[u8]) {
+    /// Whether `frame` is an application request of an open connection, which waits in
+    /// the queue; base-protocol messages, answers and anything before the CER do not.
+    fn is_application_request(&self, frame: &[u8]) -> bool {
+        let Ok((_, h)) = parse_header(frame) else {
+            return false;
+        };
+        h.is_request()
+            && matches!(self.responder.state(), PeerState::Open | PeerState::Closing)
+            && !matches!(
+                h.command,
+                CommandCode::CAPABILITIES_EXCHANGE
+                    | CommandCode::DEVICE_WATCHDOG
+                    | CommandCode::DISCONNECT_PEER
+            )
+    }
+
+    /// A complete frame arrived: queue an application request (answering 3004 when the
+    /// queue is full), handle anything else now.
+    async fn on_frame_received(&mut self, frame: BytesMut) {
+        if !self.is_application_request(&frame) {
+            self.on_frame(&frame, None).await;
+            return;
+        }
+        self.watchdog.on_traffic(Instant::now().into_std());
+        self.queue.push_back(frame);
+        self.start_queued().await;
+        if self.queue.len() > self.shared.cfg.max_queued_per_connection {
+            if let Some(frame) = self.queue.pop_back() {
+                self.answer_too_busy(&frame).await;
+            }
+        }
+    }
+
+    /// 3004 DIAMETER_TOO_BUSY (E bit), built from the header and the Session-Id alone.
+    async fn answer_too_busy(&mut self, frame: &[u8]) {
+        let Ok((_, h)) = parse_header(frame) else {
+            return;
+        };
+        let n = self.shared.stats.too_busy.fetch_add(1, Ordering::Relaxed);
+        if n % 1000 == 0 {
+            tracing::warn!(peer = %self.host(), peer_addr = %self.addr, too_busy_so_far = n + 1,
+                queued = self.queue.len(), in_flight = self.tasks.len(),
+                "overload: answering 3004 DIAMETER_TOO_BUSY");
+        }
+        let a = base::error_answer(
+            &h,
+            base::sniff_session_id(frame).as_ref(),
+            &self.shared.cfg.local,
+            ResultCode::DIAMETER_TOO_BUSY,
+            None,
+            "too many requests waiting on this connection; retry later or elsewhere",
+        );
+        self.send(&a).await;
+    }
+
+    /// Starts queued requests while this connection has a free slot and a server-wide
+    /// permit is free; when none is, waits for one (in the main loop) for the head.
+    async fn start_queued(&mut self) {
+        let max = self.shared.cfg.max_in_flight_per_connection.max(1);
+        while self.permit_wait.is_none() && self.tasks.len() < max && !self.queue.is_empty() {
+            let sem = Arc::clone(&self.shared.in_flight);
+            match sem.try_acquire_owned() {
+                Ok(permit) => {
+                    if let Some(frame) = self.queue.pop_front() {
+                        self.start_request(&frame, permit).await;
+                    }
+                }
+                Err(TryAcquireError::NoPermits) => {
+                    let sem = Arc::clone(&self.shared.in_flight);
+                    self.permit_wait = Some(Box::pin(sem.acquire_owned()));
+                }
+                Err(TryAcquireError::Closed) => break,
+            }
+        }
+    }
+
+    /// Decodes, checks and hands a queued request to the application, holding `permit`
+    /// until it is answered.
+    async fn start_request(&mut self, frame: &[u8], permit: OwnedSemaphorePermit) {
+        self.on_frame(frame, Some(permit)).await;
+    }
+
+    async fn on_frame(&mut self, frame: &[u8], permit: Option<OwnedSemaphorePermit>) {
         let now = Instant::now().into_std();
         let dict = Arc::clone(&self.shared.dict);
         let msg = match decode_message(frame, &dict) {
@@ -407,7 +592,11 @@ impl<A: Application> Driver<A> {
                     self.send(&rej.answer).await;
                     return;
                 }
-                self.spawn_request(msg);
+                match permit.or_else(|| Arc::clone(&self.shared.in_flight).try_acquire_owned().ok())
+                {
+                    Some(p) => self.spawn_request(msg, p),
+                    None => self.answer_too_busy(frame).await,
+                }
             }
             Disposition::AnswerAndClose(_) => {
                 self.reason = if was_wait_cer {
@@ -449,13 +638,15 @@ impl<A: Application> Driver<A> {
         }
     }
 
-    fn spawn_request(&mut self, req: Message) {
+    fn spawn_request(&mut self, req: Message, permit: OwnedSemaphorePermit) {
         let Some(info) = self.info.clone() else {
             return;
         };
         let app = Arc::clone(&self.shared.app);
         let tx = self.tx.clone();
         self.tasks.spawn(async move {
+            // Held until the answer is queued for the writer.
+            let _permit = permit;
             let (hbh, e2e) = (req.header.hop_by_hop, req.header.end_to_end);
             let mut ans = app.handle(req, &info).await;
             ans.header.hop_by_hop = hbh;

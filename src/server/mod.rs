@@ -11,25 +11,54 @@
 //!           ┌──────────── reader/driver task ─────────────┐        ┌─ writer task ─┐
 //! socket ──►│ check_frame → decode_message → Responder     │──mpsc─►│ write_all     │──► socket
 //!           │   base commands answered here                │        └───────────────┘
-//!           │   check_request (3007/3001/3002/3003/5xxx)   │              ▲
-//!           │   spawn app.handle (≤ max in flight) ────────┼── answers ───┘
+//!           │   application requests → bounded queue       │              ▲
+//!           │     (full: 3004 TOO_BUSY at once, E bit)     │              │
+//!           │   check_request (3007/3001/3002/3003/5xxx)   │              │
+//!           │   spawn app.handle (≤ per connection and     │              │
+//!           │     ≤ server-wide in flight) ────────────────┼── answers ───┘
 //!           │   answers → Peers waiters, DWA → watchdog     │
 //!           └──────────────────────────────────────────────┘
 //! ```
+//!
+//! # Bounds (overload and hostile peers)
+//!
+//! Every resource a peer can make the server hold is bounded, and every wait on a peer is
+//! timed:
+//!
+//! - connections: at most [`ServerConfig::max_connections`] in all and
+//!   [`ServerConfig::max_connections_per_address`] from one source address; a connection
+//!   past either is accepted and closed at once (so it leaves the listen backlog);
+//! - application requests: at most [`ServerConfig::max_in_flight_per_connection`] handled at
+//!   once per connection and [`ServerConfig::max_in_flight_total`] in the whole server; the
+//!   others wait, as received octets, in a queue of at most
+//!   [`ServerConfig::max_queued_per_connection`] per connection. A request that finds the
+//!   queue full is answered 3004 DIAMETER_TOO_BUSY with the E bit at once (RFC 6733
+//!   §7.1.3), from its header and Session-Id only, without decoding it further or touching
+//!   the application. Base-protocol messages (CER, DWR, DPR) and answers never queue, so
+//!   the watchdog keeps working under any load, and the connection is always read;
+//! - a message must arrive whole within [`ServerConfig::incomplete_message_timeout`] of its
+//!   first octet (slow senders), a write must make progress within
+//!   [`ServerConfig::write_timeout`] (peers that do not read their answers), a CER must come
+//!   within Tw, a DWR must be answered within Tw; otherwise the connection is closed;
+//! - messages are at most [`ServerConfig::max_message_len`] octets, Grouped AVPs nest at most
+//!   [`crate::codec::avp::MAX_GROUP_DEPTH`] levels, and the answers queued for one writer are
+//!   bounded (the reader waits when it is full).
 //!
 //! Must not depend on: the Cx layer, the store, the CLI.
 
 mod connection;
 mod peers;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 pub use peers::{PeerError, PeerStatus, Peers};
 
@@ -57,9 +86,27 @@ pub struct ServerConfig {
     /// How long an HSS-initiated request waits for its answer (default 5 s); also how
     /// long a DPR waits for its DPA.
     pub request_timeout: Duration,
-    /// Requests of one connection being handled at once (default 256); past it the
-    /// connection is not read until one completes (TCP back-pressure).
+    /// Application requests of one connection being handled at once (default 256); past
+    /// it requests wait in the connection's queue.
     pub max_in_flight_per_connection: usize,
+    /// Application requests being handled at once in the whole server (default 4096); past
+    /// it requests wait in their connection's queue.
+    pub max_in_flight_total: usize,
+    /// Application requests of one connection waiting to be handled (default 256); a
+    /// request that finds the queue full is answered 3004 DIAMETER_TOO_BUSY at once.
+    pub max_queued_per_connection: usize,
+    /// Connections open at once (default 1024); past it a new connection is accepted and
+    /// closed at once. Each takes one file descriptor: keep it below `ulimit -n`.
+    pub max_connections: usize,
+    /// Connections open at once from one source address (default 256); past it a new
+    /// connection from that address is accepted and closed at once.
+    pub max_connections_per_address: usize,
+    /// Longest time from the first octet of a message to its last (default 10 s); a peer
+    /// slower than that is disconnected (slowloris).
+    pub incomplete_message_timeout: Duration,
+    /// Longest time a write to a peer may make no progress (default 10 s); a peer that
+    /// does not read its answers is disconnected.
+    pub write_timeout: Duration,
     /// Longest wait for in-flight requests when a connection closes or the server stops
     /// (default 10 s); requests still running then are abandoned.
     pub drain_timeout: Duration,
@@ -76,6 +123,12 @@ impl ServerConfig {
             watchdog_tw: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
             max_in_flight_per_connection: 256,
+            max_in_flight_total: 4096,
+            max_queued_per_connection: 256,
+            max_connections: 1024,
+            max_connections_per_address: 256,
+            incomplete_message_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
         }
     }
@@ -89,6 +142,75 @@ struct Shared<A> {
     dict: Arc<Dictionary>,
     peers: Peers,
     next_conn_id: AtomicU64,
+    /// Server-wide permits for application requests in flight (`max_in_flight_total`).
+    in_flight: Arc<Semaphore>,
+    /// Open connections, in all and by source address.
+    conns: Arc<Mutex<ConnCount>>,
+    /// Counters of the bounds at work.
+    stats: Arc<ServerStats>,
+}
+
+/// How often the server's bounds turned work away since it started.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Requests answered 3004 DIAMETER_TOO_BUSY because their connection's queue was full.
+    pub too_busy: AtomicU64,
+    /// Connections closed at accept because of `max_connections` or
+    /// `max_connections_per_address`.
+    pub refused_connections: AtomicU64,
+    /// Connections closed because a message did not complete in time.
+    pub incomplete_timeouts: AtomicU64,
+    /// Connections closed because a write made no progress in time.
+    pub write_timeouts: AtomicU64,
+}
+
+/// Open connections in all and by source address (for the connection limits).
+#[derive(Debug, Default)]
+struct ConnCount {
+    total: usize,
+    by_addr: HashMap<IpAddr, usize>,
+}
+
+/// One admitted connection; releases its place in the counts when dropped.
+pub(super) struct ConnSlot {
+    counts: Arc<Mutex<ConnCount>>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut c = lock(&self.counts);
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.by_addr.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.by_addr.remove(&self.ip);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The counts stay consistent even if a holder panicked: keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<A> Shared<A> {
+    /// Counts a new connection from `ip`, or `None` when a connection limit is reached.
+    fn admit(&self, ip: IpAddr) -> Option<ConnSlot> {
+        let ip = ip.to_canonical();
+        let mut c = lock(&self.conns);
+        let here = c.by_addr.get(&ip).copied().unwrap_or(0);
+        if c.total >= self.cfg.max_connections || here >= self.cfg.max_connections_per_address {
+            return None;
+        }
+        c.total += 1;
+        *c.by_addr.entry(ip).or_insert(0) += 1;
+        Some(ConnSlot {
+            counts: Arc::clone(&self.conns),
+            ip,
+        })
+    }
 }
 
 /// A bound server, ready to [`Server::serve`].
@@ -117,6 +239,8 @@ impl<A: Application> Server<A> {
             listeners.push(l);
         }
         peers.set_request_timeout(cfg.request_timeout);
+        warn_if_fd_limit_below(cfg.max_connections);
+        let cfg_in_flight = cfg.max_in_flight_total;
         let policy = Arc::new(PeerPolicy {
             local: cfg.local.clone(),
             allowlist: cfg.allowlist.clone(),
@@ -130,6 +254,11 @@ impl<A: Application> Server<A> {
                 dict,
                 peers,
                 next_conn_id: AtomicU64::new(1),
+                in_flight: Arc::new(Semaphore::new(
+                    cfg_in_flight.clamp(1, Semaphore::MAX_PERMITS),
+                )),
+                conns: Arc::default(),
+                stats: Arc::default(),
             }),
             listeners,
         })
@@ -141,6 +270,12 @@ impl<A: Application> Server<A> {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// Counters of the server's bounds at work (3004 answers, refused connections,
+    /// timeouts); shared, so they can be read while [`Server::serve`] runs.
+    pub fn stats(&self) -> Arc<ServerStats> {
+        Arc::clone(&self.shared.stats)
     }
 
     /// Accepts and serves connections until `shutdown` completes; then stops accepting,
@@ -200,15 +335,31 @@ async fn accept_loop<A: Application>(
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
+    let mut last_refusal_log: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             r = listener.accept() => match r {
                 Ok((stream, addr)) => {
+                    let Some(slot) = shared.admit(addr.ip()) else {
+                        // Dropping the stream closes it: the peer sees the connection end
+                        // at once, and it no longer fills the listen backlog.
+                        drop(stream);
+                        let n = shared.stats.refused_connections.fetch_add(1, Ordering::Relaxed);
+                        if !matches!(last_refusal_log, Some(t) if t.elapsed() < Duration::from_secs(1)) {
+                            last_refusal_log = Some(Instant::now());
+                            tracing::warn!(peer_addr = %addr, refused_so_far = n + 1,
+                                max_connections = shared.cfg.max_connections,
+                                max_connections_per_address = shared.cfg.max_connections_per_address,
+                                "connection limit reached: closing new connection");
+                        }
+                        continue;
+                    };
                     tokio::spawn(connection::serve(
                         Arc::clone(&shared),
                         stream,
                         addr,
+                        slot,
                         shutdown.clone(),
                         done.clone(),
                     ));
@@ -219,6 +370,30 @@ async fn accept_loop<A: Application>(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
+        }
+    }
+}
+
+/// Warns when `max_connections` cannot be reached because of the open-files limit (Linux:
+/// the soft "Max open files" of /proc/self/limits); each connection takes one descriptor.
+fn warn_if_fd_limit_below(max_connections: usize) {
+    let Ok(text) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(soft) = soft {
+        // Listeners, the store, the API and the log take some descriptors too.
+        if max_connections.saturating_add(64) > soft {
+            tracing::warn!(
+                max_connections,
+                open_files_limit = soft,
+                "max_connections is above what the open-files limit allows (ulimit -n); \
+                 raise the limit or lower max_connections"
+            );
         }
     }
 }
