@@ -12,6 +12,7 @@
 //! max_in_flight_per_connection = 256    # requests handled at once per connection
 //! max_in_flight_total = 4096             # … and in the whole server
 //! max_queued_per_connection = 256        # waiting beyond those; past it 3004 TOO_BUSY
+//! connection_buffer_bytes = 4194304      # requests held per connection (then 3004), and answers
 //! max_connections = 1024                 # past it new connections are closed at once
 //! max_connections_per_address = 256      # … per source address
 //! incomplete_message_timeout_ms = 10000  # a message must arrive whole within this
@@ -115,6 +116,8 @@ pub struct DiameterConfig {
     pub max_in_flight_total: usize,
     /// Requests of one connection waiting beyond those; past it they are answered 3004.
     pub max_queued_per_connection: usize,
+    /// Octets of requests one connection may hold (then 3004), and of answers waiting.
+    pub connection_buffer_bytes: usize,
     /// Connections open at once.
     pub max_connections: usize,
     /// Connections open at once from one source address.
@@ -142,6 +145,7 @@ impl Default for DiameterConfig {
             max_in_flight_per_connection: 256,
             max_in_flight_total: 4096,
             max_queued_per_connection: 256,
+            connection_buffer_bytes: 4 << 20,
             max_connections: 1024,
             max_connections_per_address: 256,
             incomplete_message_timeout_ms: 10_000,

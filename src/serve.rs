@@ -239,6 +239,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         max_in_flight_per_connection: cfg.diameter.max_in_flight_per_connection,
         max_in_flight_total: cfg.diameter.max_in_flight_total,
         max_queued_per_connection: cfg.diameter.max_queued_per_connection,
+        connection_buffer_bytes: cfg.diameter.connection_buffer_bytes,
         max_connections: cfg.diameter.max_connections,
         max_connections_per_address: cfg.diameter.max_connections_per_address,
         incomplete_message_timeout: Duration::from_millis(

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,11 +13,11 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch, AcquireError, OwnedSemaphorePermit, TryAcquireError};
+use tokio::sync::{mpsc, watch, AcquireError, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::peers::{ConnHandle, PeerError, WriterMsg};
+use super::peers::{ConnHandle, Outbox, PeerError, WriterMsg};
 use super::{ConnSlot, Shared};
 use crate::app::{Application, PeerInfo};
 use crate::codec::header::{parse_header, FLAG_R};
@@ -31,6 +31,19 @@ const WRITE_BATCH: usize = 256 * 1024;
 /// Initial size of a connection's read buffer; it grows as messages need (up to the
 /// largest message accepted).
 const READ_BUFFER: usize = 16 * 1024;
+
+/// The octets of one received request, counted against the connection's budget until the
+/// request is answered (or dropped).
+struct Held {
+    bytes: Arc<AtomicUsize>,
+    n: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.bytes.fetch_sub(self.n, Ordering::AcqRel);
+    }
+}
 
 /// A wait for one of the server-wide in-flight permits.
 type PermitWait = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
@@ -58,21 +71,41 @@ async fn write_all_timed(
     Ok(())
 }
 
+/// Closes the output budget when the writer stops, however it stops, so that nobody
+/// waits for room that will never come.
+struct CloseBudget(Arc<Semaphore>);
+
+impl Drop for CloseBudget {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<WriterMsg>,
+    budget: Arc<Semaphore>,
     timeout: Duration,
 ) -> std::io::Result<()> {
+    let _close = CloseBudget(budget);
     let mut out = Vec::with_capacity(64 * 1024);
+    // The budget of the frames in `out`, given back once they are written.
+    let mut held = Vec::new();
     'outer: while let Some(msg) = rx.recv().await {
         let mut close = false;
         match msg {
-            WriterMsg::Frame(f) => out.extend_from_slice(&f),
+            WriterMsg::Frame(f, p) => {
+                out.extend_from_slice(&f);
+                held.push(p);
+            }
             WriterMsg::Close => close = true,
         }
         while !close && out.len() < WRITE_BATCH {
             match rx.try_recv() {
-                Ok(WriterMsg::Frame(f)) => out.extend_from_slice(&f),
+                Ok(WriterMsg::Frame(f, p)) => {
+                    out.extend_from_slice(&f);
+                    held.push(p);
+                }
                 Ok(WriterMsg::Close) => close = true,
                 Err(_) => break,
             }
@@ -80,6 +113,7 @@ async fn write_loop(
         if !out.is_empty() {
             write_all_timed(&mut wr, &out, timeout).await?;
             out.clear();
+            held.clear();
         }
         if close {
             break 'outer;
@@ -95,7 +129,7 @@ struct Driver<A> {
     addr: SocketAddr,
     responder: Responder,
     watchdog: Watchdog,
-    tx: mpsc::Sender<WriterMsg>,
+    tx: Outbox,
     conn: Option<Arc<ConnHandle>>,
     info: Option<Arc<PeerInfo>>,
     tasks: JoinSet<()>,
@@ -115,7 +149,9 @@ struct Driver<A> {
     /// Application requests received and not started yet (whole frames, oldest first):
     /// they wait for a slot of this connection and a server-wide permit. Bounded by
     /// `max_queued_per_connection`; past it requests are answered 3004.
-    queue: VecDeque<BytesMut>,
+    queue: VecDeque<(BytesMut, Held)>,
+    /// Octets of this connection's requests queued or in flight.
+    request_bytes: Arc<AtomicUsize>,
     /// The wait for a server-wide permit for the head of `queue`, when none was free.
     permit_wait: Option<PermitWait>,
     /// When the incomplete message at the front of the read buffer began to arrive.
@@ -138,8 +174,8 @@ pub(super) async fn serve<A: Application>(
     tracing::info!(peer_addr = %addr, "peer connected");
     let (mut rd, wr) = stream.into_split();
     let cap = shared.cfg.max_in_flight_per_connection.max(1) + 64;
-    let (tx, rx) = mpsc::channel(cap);
-    let mut writer = tokio::spawn(write_loop(wr, rx, shared.cfg.write_timeout));
+    let (tx, rx, budget) = Outbox::new(cap, shared.buffer_bytes());
+    let mut writer = tokio::spawn(write_loop(wr, rx, budget, shared.cfg.write_timeout));
     let mut d = Driver {
         responder: Responder::new(Arc::clone(&shared.policy), addr.ip(), local_ip),
         watchdog: Watchdog::new(shared.cfg.watchdog_tw, Instant::now().into_std()),
@@ -157,6 +193,7 @@ pub(super) async fn serve<A: Application>(
         dpr: None,
         hard_deadline: None,
         queue: VecDeque::new(),
+        request_bytes: Arc::new(AtomicUsize::new(0)),
         permit_wait: None,
         partial_since: None,
     };
@@ -234,8 +271,8 @@ pub(super) async fn serve<A: Application>(
                 }
             }, if d.permit_wait.is_some() => {
                 d.permit_wait = None;
-                if let (Ok(permit), Some(frame)) = (p, d.queue.pop_front()) {
-                    d.start_request(&frame, permit).await;
+                if let (Ok(permit), Some((frame, held))) = (p, d.queue.pop_front()) {
+                    d.start_request(&frame, permit, held).await;
                 }
             }
             Some(r) = d.tasks.join_next(), if !d.tasks.is_empty() => {
@@ -287,9 +324,9 @@ pub(super) async fn serve<A: Application>(
         let last = d.final_answer.take();
         let _ = tokio::time::timeout(drain, async move {
             if let Some(a) = last {
-                let _ = tx.send(WriterMsg::Frame(a.encode())).await;
+                tx.send(a.encode()).await;
             }
-            let _ = tx.send(WriterMsg::Close).await;
+            tx.close().await;
         })
         .await;
     }
@@ -347,7 +384,7 @@ impl<A: Application> Driver<A> {
     }
 
     async fn send(&mut self, m: &Message) {
-        let _ = self.tx.send(WriterMsg::Frame(m.encode())).await;
+        self.tx.send(m.encode()).await;
     }
 
     async fn on_timer(&mut self) {
@@ -400,7 +437,7 @@ impl<A: Application> Driver<A> {
                 tracing::debug!(peer = %self.host(), hbh, "idle for Tw: sending DWR");
                 // Never block on a congested writer for a DWR: a full queue is itself a
                 // sign of trouble that the watchdog will catch.
-                if self.tx.try_send(WriterMsg::Frame(dwr.encode())).is_ok() {
+                if self.tx.try_send(dwr.encode()) {
                     self.dwr = Some(hbh);
                 }
             }
@@ -485,10 +522,21 @@ impl<A: Application> Driver<A> {
             return;
         }
         self.watchdog.on_traffic(Instant::now().into_std());
-        self.queue.push_back(frame);
+        let n = frame.len();
+        if self.request_bytes.load(Ordering::Acquire) + n > self.shared.buffer_bytes() {
+            self.answer_too_busy(&frame).await;
+            return;
+        }
+        self.request_bytes.fetch_add(n, Ordering::AcqRel);
+        let held = Held {
+            bytes: Arc::clone(&self.request_bytes),
+            n,
+        };
+        self.queue.push_back((frame, held));
         self.start_queued().await;
         if self.queue.len() > self.shared.cfg.max_queued_per_connection {
-            if let Some(frame) = self.queue.pop_back() {
+            if let Some((frame, held)) = self.queue.pop_back() {
+                drop(held);
                 self.answer_too_busy(&frame).await;
             }
         }
@@ -524,8 +572,8 @@ impl<A: Application> Driver<A> {
             let sem = Arc::clone(&self.shared.in_flight);
             match sem.try_acquire_owned() {
                 Ok(permit) => {
-                    if let Some(frame) = self.queue.pop_front() {
-                        self.start_request(&frame, permit).await;
+                    if let Some((frame, held)) = self.queue.pop_front() {
+                        self.start_request(&frame, permit, held).await;
                     }
                 }
                 Err(TryAcquireError::NoPermits) => {
@@ -538,12 +586,12 @@ impl<A: Application> Driver<A> {
     }
 
     /// Decodes, checks and hands a queued request to the application, holding `permit`
-    /// until it is answered.
-    async fn start_request(&mut self, frame: &[u8], permit: OwnedSemaphorePermit) {
-        self.on_frame(frame, Some(permit)).await;
+    /// and its octets until it is answered.
+    async fn start_request(&mut self, frame: &[u8], permit: OwnedSemaphorePermit, held: Held) {
+        self.on_frame(frame, Some((permit, held))).await;
     }
 
-    async fn on_frame(&mut self, frame: &[u8], permit: Option<OwnedSemaphorePermit>) {
+    async fn on_frame(&mut self, frame: &[u8], permit: Option<(OwnedSemaphorePermit, Held)>) {
         let now = Instant::now().into_std();
         let dict = Arc::clone(&self.shared.dict);
         let msg = match decode_message(frame, &dict) {
@@ -592,9 +640,9 @@ impl<A: Application> Driver<A> {
                     self.send(&rej.answer).await;
                     return;
                 }
-                match permit.or_else(|| Arc::clone(&self.shared.in_flight).try_acquire_owned().ok())
-                {
-                    Some(p) => self.spawn_request(msg, p),
+                match permit {
+                    Some((p, held)) => self.spawn_request(msg, p, held),
+                    // Only queued requests reach the application.
                     None => self.answer_too_busy(frame).await,
                 }
             }
@@ -638,7 +686,7 @@ impl<A: Application> Driver<A> {
         }
     }
 
-    fn spawn_request(&mut self, req: Message, permit: OwnedSemaphorePermit) {
+    fn spawn_request(&mut self, req: Message, permit: OwnedSemaphorePermit, held: Held) {
         let Some(info) = self.info.clone() else {
             return;
         };
@@ -647,12 +695,13 @@ impl<A: Application> Driver<A> {
         self.tasks.spawn(async move {
             // Held until the answer is queued for the writer.
             let _permit = permit;
+            let _held = held;
             let (hbh, e2e) = (req.header.hop_by_hop, req.header.end_to_end);
             let mut ans = app.handle(req, &info).await;
             ans.header.hop_by_hop = hbh;
             ans.header.end_to_end = e2e;
             ans.header.flags &= !FLAG_R;
-            let _ = tx.send(WriterMsg::Frame(ans.encode())).await;
+            tx.send(ans.encode()).await;
         });
     }
 }

@@ -31,11 +31,16 @@
 //! - application requests: at most [`ServerConfig::max_in_flight_per_connection`] handled at
 //!   once per connection and [`ServerConfig::max_in_flight_total`] in the whole server; the
 //!   others wait, as received octets, in a queue of at most
-//!   [`ServerConfig::max_queued_per_connection`] per connection. A request that finds the
-//!   queue full is answered 3004 DIAMETER_TOO_BUSY with the E bit at once (RFC 6733
+//!   [`ServerConfig::max_queued_per_connection`] per connection, and a connection's queued
+//!   and running requests hold at most [`ServerConfig::connection_buffer_bytes`]. A request
+//!   past either bound is answered 3004 DIAMETER_TOO_BUSY with the E bit at once (RFC 6733
 //!   §7.1.3), from its header and Session-Id only, without decoding it further or touching
 //!   the application. Base-protocol messages (CER, DWR, DPR) and answers never queue, so
-//!   the watchdog keeps working under any load, and the connection is always read;
+//!   the watchdog keeps working under any load, and the connection is read as long as its
+//!   answers can be written;
+//! - answers waiting for the writer: at most `max_in_flight_per_connection + 64` messages
+//!   and [`ServerConfig::connection_buffer_bytes`] octets per connection; past them the
+//!   connection's reader and request tasks wait (TCP back-pressure on a slow reader);
 //! - a message must arrive whole within [`ServerConfig::incomplete_message_timeout`] of its
 //!   first octet (slow senders), a write must make progress within
 //!   [`ServerConfig::write_timeout`] (peers that do not read their answers), a CER must come
@@ -95,6 +100,11 @@ pub struct ServerConfig {
     /// Application requests of one connection waiting to be handled (default 256); a
     /// request that finds the queue full is answered 3004 DIAMETER_TOO_BUSY at once.
     pub max_queued_per_connection: usize,
+    /// Octets one connection may hold in requests (queued and in flight) and, separately,
+    /// in answers waiting to be written (default 4 MiB; never less than
+    /// `max_message_len`). A request past it is answered 3004; an answer past it waits,
+    /// and so does the reading of the connection.
+    pub connection_buffer_bytes: usize,
     /// Connections open at once (default 1024); past it a new connection is accepted and
     /// closed at once. Each takes one file descriptor: keep it below `ulimit -n`.
     pub max_connections: usize,
@@ -125,6 +135,7 @@ impl ServerConfig {
             max_in_flight_per_connection: 256,
             max_in_flight_total: 4096,
             max_queued_per_connection: 256,
+            connection_buffer_bytes: 4 << 20,
             max_connections: 1024,
             max_connections_per_address: 256,
             incomplete_message_timeout: Duration::from_secs(10),
@@ -196,6 +207,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<A> Shared<A> {
+    /// The per-connection budget of buffered requests and of buffered answers, in octets.
+    fn buffer_bytes(&self) -> usize {
+        self.cfg
+            .connection_buffer_bytes
+            .max(self.cfg.max_message_len as usize)
+    }
+
     /// Counts a new connection from `ip`, or `None` when a connection limit is reached.
     fn admit(&self, ip: IpAddr) -> Option<ConnSlot> {
         let ip = ip.to_canonical();

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::codec::header::{FLAG_E, FLAG_R};
 use crate::codec::{Message, ProtocolError};
@@ -72,10 +72,74 @@ pub struct PeerStatus {
 /// What the writer task of a connection receives.
 #[derive(Debug)]
 pub(crate) enum WriterMsg {
-    /// An encoded message to write.
-    Frame(Vec<u8>),
+    /// An encoded message to write, holding its octets of the connection's output budget
+    /// until written.
+    Frame(Vec<u8>, OwnedSemaphorePermit),
     /// Write everything queued before this, then shut the socket down.
     Close,
+}
+
+/// The sending side of a connection's writer task: a channel bounded in messages, plus an
+/// output budget in octets (a semaphore with one permit per octet), so that answers to a
+/// peer that reads slowly or not at all never pile up beyond the budget. The writer closes
+/// the budget when it stops, which fails every waiting sender.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox {
+    tx: mpsc::Sender<WriterMsg>,
+    budget: Arc<Semaphore>,
+    /// The whole budget: a frame larger than it takes all of it.
+    max: u32,
+}
+
+impl Outbox {
+    /// An outbox of `messages` frames and `bytes` octets, with the receiving end for the
+    /// writer and the budget it must close when it stops.
+    pub(crate) fn new(
+        messages: usize,
+        bytes: usize,
+    ) -> (Self, mpsc::Receiver<WriterMsg>, Arc<Semaphore>) {
+        let max = u32::try_from(bytes).unwrap_or(u32::MAX).max(1);
+        let budget = Arc::new(Semaphore::new(max as usize));
+        let (tx, rx) = mpsc::channel(messages.max(1));
+        (
+            Outbox {
+                tx,
+                budget: Arc::clone(&budget),
+                max,
+            },
+            rx,
+            budget,
+        )
+    }
+
+    fn octets(&self, frame: &[u8]) -> u32 {
+        u32::try_from(frame.len())
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.max)
+    }
+
+    /// Queues `frame` for writing, waiting for room; `false` once the writer is gone.
+    pub(crate) async fn send(&self, frame: Vec<u8>) -> bool {
+        let n = self.octets(&frame);
+        let Ok(permit) = Arc::clone(&self.budget).acquire_many_owned(n).await else {
+            return false;
+        };
+        self.tx.send(WriterMsg::Frame(frame, permit)).await.is_ok()
+    }
+
+    /// Queues `frame` only if there is room now.
+    pub(crate) fn try_send(&self, frame: Vec<u8>) -> bool {
+        let n = self.octets(&frame);
+        let Ok(permit) = Arc::clone(&self.budget).try_acquire_many_owned(n) else {
+            return false;
+        };
+        self.tx.try_send(WriterMsg::Frame(frame, permit)).is_ok()
+    }
+
+    /// Asks the writer to write what is queued and shut the socket down.
+    pub(crate) async fn close(&self) -> bool {
+        self.tx.send(WriterMsg::Close).await.is_ok()
+    }
 }
 
 type Waiter = oneshot::Sender<Result<Message, PeerError>>;
@@ -88,7 +152,7 @@ pub(crate) struct ConnHandle {
     pub(crate) addr: SocketAddr,
     pub(crate) connected_since: SystemTime,
     open: AtomicBool,
-    pub(crate) tx: mpsc::Sender<WriterMsg>,
+    pub(crate) tx: Outbox,
     /// Outstanding HSS-initiated requests by hop-by-hop id; `None` once closed, so a
     /// request racing with the close fails at once instead of waiting for its timeout.
     pending: Mutex<Option<HashMap<u32, Waiter>>>,
@@ -100,12 +164,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ConnHandle {
-    pub(crate) fn new(
-        id: u64,
-        origin_host: String,
-        addr: SocketAddr,
-        tx: mpsc::Sender<WriterMsg>,
-    ) -> Self {
+    pub(crate) fn new(id: u64, origin_host: String, addr: SocketAddr, tx: Outbox) -> Self {
         ConnHandle {
             id,
             origin_host,
@@ -277,7 +336,7 @@ impl Peers {
             hbh,
             "sending request"
         );
-        if conn.tx.send(WriterMsg::Frame(req.encode())).await.is_err() {
+        if !conn.tx.send(req.encode()).await {
             conn.complete(hbh, Err(not_connected()));
             return Err(PeerError::Closed {
                 host: conn.origin_host.clone(),

@@ -9,7 +9,6 @@ use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -24,7 +23,7 @@ use sichss::dict::Dictionary;
 use sichss::peer::base::vendor_specific_application_id;
 use sichss::store::sled::SledStore;
 use sichss::store::SubscriberStore;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// The Cx application id.
@@ -36,12 +35,12 @@ pub const REALM: &str = DEFAULT_REALM;
 /// First IMSI of the synthetic population.
 pub const IMSI_BASE: &str = "001010000000000";
 
-static HEAVY: Mutex<()> = Mutex::new(());
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Serialises the tests of this binary that load the machine or measure latency, so that
 /// they do not disturb each other's figures.
-pub fn heavy() -> MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
 }
 
 /// Runs `f` for at most `secs` seconds.
@@ -302,8 +301,12 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(source: IpAddr, to: SocketAddr) -> Raw {
+        Raw::from_stream(connect_from(source, to).await.expect("connect"))
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Raw {
         Raw {
-            stream: connect_from(source, to).await.expect("connect"),
+            stream,
             buf: BytesMut::new(),
         }
     }
@@ -328,23 +331,33 @@ impl Raw {
 
     /// The next message, or `None` on EOF, error or timeout.
     pub async fn recv(&mut self, within: Duration) -> Option<Message> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            if let Frame::Complete(n) = check_frame(&self.buf, 16 << 20) {
-                let f = self.buf.split_to(n);
-                return Some(decode_message(&f, Dictionary::builtin()).expect("decodes"));
-            }
-            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
-                Ok(Ok(_)) => {}
-            }
-        }
+        read_message(&mut self.stream, &mut self.buf, within).await
     }
 
     /// Whether the server closes the connection within `within` (whatever it sends first
     /// is read and dropped).
     pub async fn closed_within(&mut self, within: Duration) -> bool {
         closed_within(&mut self.stream, within).await
+    }
+}
+
+/// The next message from `r` (bytes already read wait in `buf`), or `None` on EOF,
+/// error or timeout.
+pub async fn read_message<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut BytesMut,
+    within: Duration,
+) -> Option<Message> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Frame::Complete(n) = check_frame(buf, 16 << 20) {
+            let f = buf.split_to(n);
+            return Some(decode_message(&f, Dictionary::builtin()).expect("decodes"));
+        }
+        match tokio::time::timeout_at(deadline, r.read_buf(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
+            Ok(Ok(_)) => {}
+        }
     }
 }
 

@@ -242,9 +242,8 @@ async fn verify(data: &std::path::Path, members: &mut [Member]) -> Verified {
     let mut v = Verified::default();
     for m in members.iter_mut() {
         let sub = store.get(&m.imsi).await.unwrap().expect("subscriber kept");
-        for s in 0..2 {
+        for (s, truth) in m.services.iter_mut().enumerate() {
             v.services_checked += 1;
-            let truth = &m.services[s];
             match stored_reg(&sub, s, &m.ids.sip) {
                 Ok(got) if got == truth.acked => {}
                 Ok(got) if truth.pending.as_ref() == Some(&got) => v.in_flight_applied += 1,
@@ -254,7 +253,7 @@ async fn verify(data: &std::path::Path, members: &mut [Member]) -> Verified {
                 )),
             }
             if let Ok(got) = stored_reg(&sub, s, &m.ids.sip) {
-                m.services[s] = ServiceTruth {
+                *truth = ServiceTruth {
                     acked: got,
                     pending: None,
                 };
@@ -277,7 +276,7 @@ async fn verify(data: &std::path::Path, members: &mut [Member]) -> Verified {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_registrations_and_sqns_survive_sigkill() {
-    let _heavy = heavy();
+    let _heavy = heavy().await;
     let rounds: usize = env_or("SICHSS_CRASH_ROUNDS", 5);
     let seed: u64 = env_or("SICHSS_CRASH_SEED", rand::random::<u64>());
     let members_n: u64 = env_or("SICHSS_CRASH_SUBSCRIBERS", 64);

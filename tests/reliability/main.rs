@@ -11,3 +11,5 @@
 
 mod common;
 mod crash;
+mod hostile;
+mod overload;
