@@ -10,13 +10,19 @@
 //! - [`store`]: the subscriber store trait, its domain model and backends.
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
 //! - [`demo`]: the demo subscribers (the patent's example and a legacy subscriber).
+//! - [`pcap`]: pcap/pcapng capture files read and written, and the Diameter messages in them
+//!   (TCP reassembly, SCTP DATA chunks); used by `sichss decode` and the capture tests.
+//! - [`cli`]: the `sichss` command line (clap); the composition root, one module per
+//!   subcommand.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
 pub mod auth;
+pub mod cli;
 pub mod codec;
 pub mod cx;
 pub mod demo;
 pub mod dict;
 pub mod identity;
+pub mod pcap;
 pub mod store;

@@ -1,6 +1,6 @@
-//! The `sichss` binary.
+//! The `sichss` binary: everything is in [`sichss::cli`].
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("sichss");
+fn main() -> std::process::ExitCode {
+    sichss::cli::run()
 }
