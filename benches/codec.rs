@@ -46,8 +46,14 @@ fn messages() -> Vec<(&'static str, Message)> {
         let saa = app.handle(&dec(&sar)).await;
         (uaa, maa, saa)
     });
-    assert!(maa.find(sichss::codec::codes::SIP_AUTH_DATA_ITEM).is_some(), "MAA has a vector");
-    assert!(saa.find(sichss::codec::codes::USER_DATA).is_some(), "SAA has User-Data");
+    assert!(
+        maa.find(sichss::codec::codes::SIP_AUTH_DATA_ITEM).is_some(),
+        "MAA has a vector"
+    );
+    assert!(
+        saa.find(sichss::codec::codes::USER_DATA).is_some(),
+        "SAA has User-Data"
+    );
     drop(dir);
     vec![
         ("UAR", uar),

@@ -6,7 +6,7 @@
 //!
 //! # A run
 //!
-//! 1. With `--api URL`, the population (`--subscribers S`, IMSIs from `--imsi-base`, two
+//! 1. With `--provision-api URL`, the population (`--subscribers S`, IMSIs from `--imsi-base`, two
 //!    services each: SIC 001 and 002 sharing a sip: and a tel: IMPU) is imported through
 //!    `POST {api}/import` ([`provision`]); not timed with the run.
 //! 2. `--connections N` clients connect ([`crate::client`], CER/CEA advertising Cx), each
@@ -121,7 +121,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Provisioning API to import the population through first (`http://host:port`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long = "provision-api", value_name = "URL")]
     pub api: Option<String>,
     /// Bearer token for the provisioning API.
     #[arg(long, value_name = "TOKEN", env = "SICHSS_API_TOKEN")]

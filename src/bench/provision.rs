@@ -155,7 +155,7 @@ impl HttpUrl {
     /// [`BenchError::Invalid`] for another scheme or an empty host.
     pub fn parse(url: &str) -> Result<Self, BenchError> {
         let invalid = |problem: String| BenchError::Invalid {
-            setting: "--api",
+            setting: "--provision-api",
             problem,
         };
         let rest = url

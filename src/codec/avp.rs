@@ -378,14 +378,18 @@ fn parse_avp_header(i: &[u8]) -> IResult<&[u8], AvpHeader> {
 }
 
 /// Parses a sequence of AVPs filling all of `input` (a message body or a Grouped value).
+///
+/// `lenient` is set inside Failed-AVP (RFC 6733 §7.5): its members are, by design, AVPs
+/// whose value failed, so a value that does not fit its type is kept raw there.
 pub(crate) fn parse_avps(
     mut input: &[u8],
     dict: &Dictionary,
     depth: usize,
+    lenient: bool,
 ) -> Result<Vec<Avp>, ProtocolError> {
     let mut out = Vec::new();
     while !input.is_empty() {
-        let (rest, avp) = parse_avp(input, dict, depth)?;
+        let (rest, avp) = parse_avp(input, dict, depth, lenient)?;
         out.push(avp);
         input = rest;
     }
@@ -397,6 +401,7 @@ pub(crate) fn parse_avp<'a>(
     input: &'a [u8],
     dict: &Dictionary,
     depth: usize,
+    lenient: bool,
 ) -> Result<(&'a [u8], Avp), ProtocolError> {
     let Ok((after_hdr, hdr)) = parse_avp_header(input) else {
         // Fewer than 8 octets left: a truncated AVP header.
@@ -487,44 +492,56 @@ pub(crate) fn parse_avp<'a>(
             .map_err(|_| bad_value())
     };
 
-    let value = match def.map(|d| d.ty) {
-        None => Value::Unknown(data.to_vec()),
-        Some(AvpType::OctetString) => Value::OctetString(data.to_vec()),
-        Some(AvpType::Utf8String) => Value::Utf8String(text()?),
-        Some(AvpType::DiameterIdentity) => Value::DiameterIdentity(text()?),
-        Some(AvpType::DiameterUri) => Value::DiameterUri(text()?),
-        Some(AvpType::Integer32) => Value::Integer32(i32::from_be_bytes(fixed4()?)),
-        Some(AvpType::Enumerated) => Value::Enumerated(i32::from_be_bytes(fixed4()?)),
-        Some(AvpType::Unsigned32) => Value::Unsigned32(u32::from_be_bytes(fixed4()?)),
-        Some(AvpType::Time) => Value::Time(u32::from_be_bytes(fixed4()?)),
-        Some(AvpType::Integer64) => Value::Integer64(i64::from_be_bytes(fixed8()?)),
-        Some(AvpType::Unsigned64) => Value::Unsigned64(u64::from_be_bytes(fixed8()?)),
-        Some(AvpType::Address) => {
-            if data.len() < 2 {
-                return Err(bad_len());
+    let typed = || -> Result<Value, ProtocolError> {
+        Ok(match def.map(|d| d.ty) {
+            None => Value::Unknown(data.to_vec()),
+            Some(AvpType::OctetString) => Value::OctetString(data.to_vec()),
+            Some(AvpType::Utf8String) => Value::Utf8String(text()?),
+            Some(AvpType::DiameterIdentity) => Value::DiameterIdentity(text()?),
+            Some(AvpType::DiameterUri) => Value::DiameterUri(text()?),
+            Some(AvpType::Integer32) => Value::Integer32(i32::from_be_bytes(fixed4()?)),
+            Some(AvpType::Enumerated) => Value::Enumerated(i32::from_be_bytes(fixed4()?)),
+            Some(AvpType::Unsigned32) => Value::Unsigned32(u32::from_be_bytes(fixed4()?)),
+            Some(AvpType::Time) => Value::Time(u32::from_be_bytes(fixed4()?)),
+            Some(AvpType::Integer64) => Value::Integer64(i64::from_be_bytes(fixed8()?)),
+            Some(AvpType::Unsigned64) => Value::Unsigned64(u64::from_be_bytes(fixed8()?)),
+            Some(AvpType::Address) => {
+                if data.len() < 2 {
+                    return Err(bad_len());
+                }
+                let family = u16::from_be_bytes([data[0], data[1]]);
+                let octets = &data[2..];
+                match (family, octets.len()) {
+                    (1, 4) | (2, 16) => {}
+                    (1, _) | (2, _) => return Err(bad_len()),
+                    _ => {}
+                }
+                Value::Address(Address {
+                    family,
+                    octets: octets.to_vec(),
+                })
             }
-            let family = u16::from_be_bytes([data[0], data[1]]);
-            let octets = &data[2..];
-            match (family, octets.len()) {
-                (1, 4) | (2, 16) => {}
-                (1, _) | (2, _) => return Err(bad_len()),
-                _ => {}
+            Some(AvpType::Grouped) => {
+                if depth >= MAX_GROUP_DEPTH {
+                    return Err(ProtocolError::NestingTooDeep {
+                        code: hdr.code,
+                        vendor: vendor_id,
+                        failed: Avp::zeroed(hdr.code, hdr.flags, vendor, 0),
+                    });
+                }
+                Value::Grouped(parse_avps(
+                    data,
+                    dict,
+                    depth + 1,
+                    lenient || (hdr.code == 279 && vendor.is_none()),
+                )?)
             }
-            Value::Address(Address {
-                family,
-                octets: octets.to_vec(),
-            })
-        }
-        Some(AvpType::Grouped) => {
-            if depth >= MAX_GROUP_DEPTH {
-                return Err(ProtocolError::NestingTooDeep {
-                    code: hdr.code,
-                    vendor: vendor_id,
-                    failed: Avp::zeroed(hdr.code, hdr.flags, vendor, 0),
-                });
-            }
-            Value::Grouped(parse_avps(data, dict, depth + 1)?)
-        }
+        })
+    };
+    let value = match typed() {
+        Ok(v) => v,
+        Err(_) if lenient => Value::Unknown(data.to_vec()),
+        Err(e) => return Err(e),
     };
     Ok((
         rest,

@@ -208,6 +208,6 @@ pub fn decode_message(buf: &[u8], dict: &Dictionary) -> Result<Message, DecodeEr
             reason: "the E bit is set in a request",
         }));
     }
-    let avps = parse_avps(body, dict, 0).map_err(fail)?;
+    let avps = parse_avps(body, dict, 0, false).map_err(fail)?;
     Ok(Message { header, avps })
 }

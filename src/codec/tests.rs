@@ -425,10 +425,10 @@ fn checks_grouped_member_grammar() {
 
 #[test]
 fn rejects_grouped_nesting_beyond_the_bound() {
-    // Failed-AVP (279) nested 40 deep: grouped all the way down.
+    // Proxy-Info (284) nested 40 deep: grouped all the way down.
     let mut a = Avp::u32(RESULT_CODE, 1);
     for _ in 0..40 {
-        a = Avp::grouped(FAILED_AVP, vec![a]);
+        a = Avp::grouped(PROXY_INFO, vec![a]);
     }
     let m = sample_uar().with(a);
     let e = decode_err(&m.encode());
@@ -493,4 +493,32 @@ fn codes_agree_with_dictionary() {
         };
         assert!(m_ok, "M bit of {} disagrees with the dictionary", def.name);
     }
+}
+
+#[test]
+fn decodes_failed_avp_holding_an_invalid_value() {
+    // An answer's Failed-AVP carries the offending AVP as received (RFC 6733 §7.5).
+    let bad = Avp {
+        code: 1,
+        flags: 0x40,
+        vendor: None,
+        value: Value::OctetString(vec![0xff, 0xfe]),
+    };
+    let short_u32 = Avp {
+        code: 268,
+        flags: 0x40,
+        vendor: None,
+        value: Value::OctetString(vec![1]),
+    };
+    let mut a = Message::answer_to(&sample_uar());
+    a.set_result(ResultCode::DIAMETER_INVALID_AVP_VALUE);
+    a.push(Avp::grouped(FAILED_AVP, vec![bad.clone(), short_u32]));
+    let bytes = a.encode();
+    let d = decode_message(&bytes, dict()).expect("decodes");
+    let f = d.find(FAILED_AVP).unwrap();
+    assert_eq!(f.members()[0].value, Value::Unknown(vec![0xff, 0xfe]));
+    assert_eq!(d.encode(), bytes);
+    // Outside Failed-AVP the same value is still refused.
+    let m = sample_uar().with(bad);
+    assert!(decode_message(&m.encode(), dict()).is_err());
 }

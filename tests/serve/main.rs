@@ -2,5 +2,6 @@
 //! sled store on disk, Diameter over TCP from the project's client, the provisioning API
 //! over HTTP, tshark watching the wire.
 
+mod malformed;
 mod process;
 mod scenarios;
