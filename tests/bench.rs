@@ -341,7 +341,7 @@ async fn mixed_run_against_sichss_serve_gets_no_wrong_answer() {
     bounded(async {
         let mut args = small(hss.diameter, Scenario::Mixed);
         args.subscribers = 20;
-        args.api = Some(format!("http://{}", hss.api));
+        args.provision_api = Some(format!("http://{}", hss.api));
         args.import_batch = 8;
         args.server_pid = Some(hss.child.id());
         let r = bench::run(args).await.unwrap();

@@ -122,7 +122,7 @@ pub struct BenchArgs {
     pub json: bool,
     /// Provisioning API to import the population through first (`http://host:port`).
     #[arg(long = "provision-api", value_name = "URL")]
-    pub api: Option<String>,
+    pub provision_api: Option<String>,
     /// Bearer token for the provisioning API.
     #[arg(long, value_name = "TOKEN", env = "SICHSS_API_TOKEN")]
     pub api_token: Option<String>,
@@ -174,7 +174,7 @@ impl BenchArgs {
             duration: None,
             scenario: Scenario::Mixed,
             json: false,
-            api: None,
+            provision_api: None,
             api_token: None,
             import_batch: 10_000,
             provision_only: false,
@@ -333,7 +333,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         ..Report::default()
     };
 
-    if let Some(api) = &args.api {
+    if let Some(api) = &args.provision_api {
         if !args.quiet {
             eprintln!(
                 "provisioning {} subscribers through {api}/import",
@@ -846,6 +846,29 @@ mod tests {
         assert!(Cli::try_parse_from(["sichss"]).is_err(), "--to is required");
         let cli = Cli::parse_from(["sichss", "--null-server", "127.0.0.1:0", "--duration", "1s"]);
         assert!(cli.bench.null_server.is_some());
+    }
+
+    #[test]
+    fn root_command_line_keeps_the_admin_api_apart_from_provisioning() {
+        use clap::Parser;
+        // The admin flags are global: `--api` must not fill `--provision-api`.
+        let cli = crate::cli::Cli::parse_from(["sichss", "bench", "--to", "127.0.0.1:3868"]);
+        let crate::cli::Command::Bench(b) = cli.command else {
+            panic!("not the bench command");
+        };
+        assert_eq!(b.provision_api, None);
+        let cli = crate::cli::Cli::parse_from([
+            "sichss",
+            "bench",
+            "--to",
+            "127.0.0.1:3868",
+            "--provision-api",
+            "http://127.0.0.1:9",
+        ]);
+        let crate::cli::Command::Bench(b) = cli.command else {
+            panic!("not the bench command");
+        };
+        assert_eq!(b.provision_api.as_deref(), Some("http://127.0.0.1:9"));
     }
 
     #[test]
