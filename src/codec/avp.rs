@@ -380,7 +380,8 @@ fn parse_avp_header(i: &[u8]) -> IResult<&[u8], AvpHeader> {
 /// Parses a sequence of AVPs filling all of `input` (a message body or a Grouped value).
 ///
 /// `lenient` is set inside Failed-AVP (RFC 6733 §7.5): its members are, by design, AVPs
-/// whose value failed, so a value that does not fit its type is kept raw there.
+/// that failed, so a value that does not fit its type is kept raw there, and so are
+/// reserved flag bits and a V bit with Vendor-Id 0.
 pub(crate) fn parse_avps(
     mut input: &[u8],
     dict: &Dictionary,
@@ -437,7 +438,8 @@ pub(crate) fn parse_avp<'a>(
     let min_len = def.map_or(0, |d| d.ty.min_len());
     let zeroed = || Avp::zeroed(hdr.code, hdr.flags, vendor, min_len);
 
-    if hdr.flags & AVP_FLAGS_RESERVED != 0 || vendor == Some(0) {
+    // Inside Failed-AVP the member may be the very AVP whose flags were wrong: keep it.
+    if !lenient && (hdr.flags & AVP_FLAGS_RESERVED != 0 || vendor == Some(0)) {
         return Err(ProtocolError::InvalidAvpBits {
             code: hdr.code,
             vendor: vendor_id,

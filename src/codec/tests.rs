@@ -522,3 +522,36 @@ fn decodes_failed_avp_holding_an_invalid_value() {
     let m = sample_uar().with(bad);
     assert!(decode_message(&m.encode(), dict()).is_err());
 }
+
+#[test]
+fn failed_avp_keeps_a_member_with_invalid_flag_bits() {
+    // An error answer carries the offending AVP as received (RFC 6733 §7.5), even when its
+    // flags are what was wrong with it: V set with Vendor-Id 0, or a reserved bit. Found by
+    // the request_path fuzz target (fuzz/regressions/request_path/).
+    for (flags, vendor) in [(0xc0u8, Some(0u32)), (0x41, None)] {
+        let bad = Avp {
+            code: 602,
+            flags,
+            vendor,
+            value: Value::Unknown(Vec::new()),
+        };
+        let mut a = Message::answer_to(&sample_uar());
+        a.set_result(ResultCode(3009));
+        a.push(Avp::identity(ORIGIN_HOST, "hss.example.org"));
+        a.push(Avp::identity(ORIGIN_REALM, "example.org"));
+        a.push(Avp::grouped(FAILED_AVP, vec![bad.clone()]));
+        let bytes = a.encode();
+        let back = decode_message(&bytes, dict()).expect("the answer decodes");
+        assert_eq!(back.find(FAILED_AVP).unwrap().members(), &[bad]);
+        assert_eq!(back.encode(), bytes);
+    }
+    // Outside Failed-AVP such an AVP is still refused.
+    let mut m = sample_uar();
+    m.push(Avp {
+        code: 602,
+        flags: 0xc0,
+        vendor: Some(0),
+        value: Value::Unknown(Vec::new()),
+    });
+    assert!(decode_message(&m.encode(), dict()).is_err());
+}
