@@ -435,3 +435,50 @@ fn peer_layer_stays_sans_io() {
         }
     }
 }
+
+#[test]
+fn quick_answer_is_the_error_answer_built_from_header_and_session_id() {
+    let quick = base::QuickAnswer::new(&local(), ResultCode::DIAMETER_TOO_BUSY, "too busy");
+    let lir = |sid: Option<&str>, proxiable: bool| {
+        let mut m = Message::request(
+            CommandCode::LOCATION_INFO,
+            ApplicationId::CX,
+            proxiable,
+            0x0102_0304,
+            0x0506_0708,
+        );
+        if let Some(s) = sid {
+            m.push(Avp::utf8(codes::SESSION_ID, s));
+        }
+        m.push(Avp::identity(codes::ORIGIN_HOST, "icscf.ims.example"));
+        m.push(Avp::utf8(codes::PUBLIC_IDENTITY, "sip:alice@ims.example"));
+        m.encode()
+    };
+    // Session-Id lengths with every padding, none, and not first.
+    for (sid, proxiable) in [
+        (Some("a;1"), true),
+        (Some("ab;1"), false),
+        (Some("abc;1"), true),
+        (Some("abcd;1"), true),
+        (None, true),
+    ] {
+        let frame = lir(sid, proxiable);
+        let (_, h) = crate::codec::header::parse_header(&frame).unwrap();
+        let slow = base::error_answer(
+            &h,
+            sniff_session_id(&frame).as_ref(),
+            &local(),
+            ResultCode::DIAMETER_TOO_BUSY,
+            None,
+            "too busy",
+        )
+        .encode();
+        let fast = quick.answer(&frame).unwrap();
+        assert_eq!(fast, slow, "Session-Id {sid:?}");
+        let a = crate::codec::decode_message(&fast, dict()).unwrap();
+        assert_eq!(a.header.flags & (FLAG_E | FLAG_R), FLAG_E);
+        assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_TOO_BUSY));
+        assert_eq!(a.session_id(), sid);
+    }
+    assert_eq!(quick.answer(&[1, 0, 0]), None);
+}

@@ -21,7 +21,7 @@ use super::peers::{ConnHandle, Outbox, PeerError, WriterMsg};
 use super::{ConnSlot, Shared};
 use crate::app::{Application, PeerInfo};
 use crate::codec::header::{parse_header, FLAG_R};
-use crate::codec::{check_frame, decode_message, CommandCode, Frame, Message, ResultCode};
+use crate::codec::{check_frame, decode_message, CommandCode, Frame, Message};
 use crate::peer::{base, check_request, DisconnectCause, Disposition, PeerState, Responder};
 use crate::peer::{Watchdog, WatchdogAction};
 
@@ -527,6 +527,15 @@ impl<A: Application> Driver<A> {
             self.answer_too_busy(&frame).await;
             return;
         }
+        let max_queued = self.shared.cfg.max_queued_per_connection;
+        let may_start_now = self.queue.is_empty()
+            && self.permit_wait.is_none()
+            && self.tasks.len() < self.shared.cfg.max_in_flight_per_connection.max(1);
+        if self.queue.len() >= max_queued && !may_start_now {
+            // The common case under overload: no work at all beyond the answer.
+            self.answer_too_busy(&frame).await;
+            return;
+        }
         self.request_bytes.fetch_add(n, Ordering::AcqRel);
         let held = Held {
             bytes: Arc::clone(&self.request_bytes),
@@ -534,7 +543,7 @@ impl<A: Application> Driver<A> {
         };
         self.queue.push_back((frame, held));
         self.start_queued().await;
-        if self.queue.len() > self.shared.cfg.max_queued_per_connection {
+        if self.queue.len() > max_queued {
             if let Some((frame, held)) = self.queue.pop_back() {
                 drop(held);
                 self.answer_too_busy(&frame).await;
@@ -544,24 +553,15 @@ impl<A: Application> Driver<A> {
 
     /// 3004 DIAMETER_TOO_BUSY (E bit), built from the header and the Session-Id alone.
     async fn answer_too_busy(&mut self, frame: &[u8]) {
-        let Ok((_, h)) = parse_header(frame) else {
-            return;
-        };
         let n = self.shared.stats.too_busy.fetch_add(1, Ordering::Relaxed);
-        if n % 1000 == 0 {
+        if n % 10_000 == 0 {
             tracing::warn!(peer = %self.host(), peer_addr = %self.addr, too_busy_so_far = n + 1,
                 queued = self.queue.len(), in_flight = self.tasks.len(),
                 "overload: answering 3004 DIAMETER_TOO_BUSY");
         }
-        let a = base::error_answer(
-            &h,
-            base::sniff_session_id(frame).as_ref(),
-            &self.shared.cfg.local,
-            ResultCode::DIAMETER_TOO_BUSY,
-            None,
-            "too many requests waiting on this connection; retry later or elsewhere",
-        );
-        self.send(&a).await;
+        if let Some(a) = self.shared.too_busy.answer(frame) {
+            self.tx.send(a).await;
+        }
     }
 
     /// Starts queued requests while this connection has a free slot and a server-wide

@@ -68,7 +68,9 @@ use tokio::sync::{mpsc, watch, Semaphore};
 pub use peers::{PeerError, PeerStatus, Peers};
 
 use crate::app::Application;
+use crate::codec::ResultCode;
 use crate::dict::Dictionary;
+use crate::peer::base::QuickAnswer;
 use crate::peer::{Allowlist, LocalIdentity, PeerPolicy};
 
 /// Server settings.
@@ -159,6 +161,8 @@ struct Shared<A> {
     conns: Arc<Mutex<ConnCount>>,
     /// Counters of the bounds at work.
     stats: Arc<ServerStats>,
+    /// The 3004 answer, encoded once but for the header and Session-Id of each request.
+    too_busy: QuickAnswer,
 }
 
 /// How often the server's bounds turned work away since it started.
@@ -259,6 +263,7 @@ impl<A: Application> Server<A> {
         peers.set_request_timeout(cfg.request_timeout);
         warn_if_fd_limit_below(cfg.max_connections);
         let cfg_in_flight = cfg.max_in_flight_total;
+        let cfg_local = cfg.local.clone();
         let policy = Arc::new(PeerPolicy {
             local: cfg.local.clone(),
             allowlist: cfg.allowlist.clone(),
@@ -277,6 +282,11 @@ impl<A: Application> Server<A> {
                 )),
                 conns: Arc::default(),
                 stats: Arc::default(),
+                too_busy: QuickAnswer::new(
+                    &cfg_local,
+                    ResultCode::DIAMETER_TOO_BUSY,
+                    "too many requests waiting on this connection; retry later or elsewhere",
+                ),
             }),
             listeners,
         })

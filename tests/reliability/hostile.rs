@@ -597,11 +597,12 @@ async fn hostile_peers_leave_memory_descriptors_and_latency_bounded() {
     let pop = populate(&data, 2).await;
     let hss = Serve::start(&data, CONFIG);
     let _ = TARGET.set(hss.diameter);
-    // A few ms for an optimised build; unoptimised code is 10 to 30 times slower, and the
-    // attackers run on the same two cores.
+    // Unoptimised code is 10 to 30 times slower, the attackers run on the same two cores,
+    // and other work on the machine preempts the probe now and then: a p99 of a few hundred
+    // samples catches those pauses.
     let slack_ms: u64 = env_or(
         "SICHSS_LATENCY_SLACK_MS",
-        if cfg!(debug_assertions) { 50 } else { 5 },
+        if cfg!(debug_assertions) { 50 } else { 20 },
     );
     // 1,000 idle connections need 1,000 descriptors here and as many in the server
     // (which inherits this limit); scale down when `ulimit -n` is lower.
