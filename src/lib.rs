@@ -28,6 +28,8 @@
 //!   against real CSCFs (`sichss ue`, harness/kamailio/).
 //! - [`pcap`]: pcap/pcapng capture files read and written, and the Diameter messages in them
 //!   (TCP reassembly, SCTP DATA chunks); used by `sichss decode` and the capture tests.
+//! - [`replay`]: `sichss replay`: a capture's Cx requests sent to an HSS, each answer compared
+//!   with the recorded one.
 //! - [`cli`]: the `sichss` command line (clap); the composition root, one module per
 //!   subcommand.
 #![forbid(unsafe_code)]
@@ -48,6 +50,7 @@ pub mod dict;
 pub mod identity;
 pub mod pcap;
 pub mod peer;
+pub mod replay;
 pub mod serve;
 pub mod server;
 pub mod store;

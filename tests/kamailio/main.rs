@@ -26,7 +26,10 @@ use net::{
     find, free_udp, service_state, Net, Who, A_RCS, A_SIC_003, A_VOLTE, B, C_RCS, C_VOLTE,
     SCSCF_HOST,
 };
-use wire::{answer, listing, requests, Cx, CER, LIR, MAR, RTR, SAR, UAR};
+use wire::{
+    answer, answered, any_answered, listing, requests, sar_answered, Cx, CER, LIR, MAR, RTR, SAR,
+    UAR,
+};
 
 /// How long a MESSAGE may take to reach a phone.
 const DELIVERY: Duration = Duration::from_secs(5);
@@ -41,6 +44,26 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|s| s.as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Whether a LIR for `impu` has been answered.
+fn lir_answered(msgs: &[Cx], impu: &str) -> bool {
+    msgs.iter().any(|m| {
+        m.request && m.command == LIR && m.public_ids == [impu] && answer(msgs, m).is_some()
+    })
+}
+
+/// Whether both CSCFs' CERs have been answered.
+fn both_cers_answered(msgs: &[Cx]) -> bool {
+    ["icscf", "scscf"].iter().all(|h| {
+        let origin = format!("{h}.{}", net::REALM);
+        msgs.iter().any(|m| {
+            m.request
+                && m.command == CER
+                && m.origin_host.as_deref() == Some(origin.as_str())
+                && answer(msgs, m).is_some()
+        })
+    })
 }
 
 /// The one request of `command` for `impi` in `msgs`, and its answer.
@@ -108,7 +131,7 @@ fn shared_impu(auth: &str, scheme: &str) {
     for s in view["services"].as_array().unwrap() {
         assert_eq!(s["scscf"], net.scscf_uri(), "{s}");
     }
-    let cx = net.cx();
+    let cx = net.cx_wait(0, "RCS's SAA", |m| answered(m, SAR, &A_RCS.impi()));
     // VoLTE first: a first registration (UAA 2001, SAR REGISTRATION).
     assert_registration(&cx, &A_VOLTE, 2001, scheme, 1);
     // RCS on the already registered IMPU: UAA 2002 and SAR RE_REGISTRATION (kamailio.md §12),
@@ -119,8 +142,10 @@ fn shared_impu(auth: &str, scheme: &str) {
     let mark = cx.len();
     let d = net.deregister(&A_VOLTE, lv);
     assert_eq!(d["impi"], A_VOLTE.impi());
-    let after = net.cx_since(mark);
     let volte = A_VOLTE.impi();
+    let after = net.cx_wait(mark, "VoLTE's UAR type 1 and MAA", |m| {
+        requests(m, UAR, &volte).iter().any(|u| u.uat == Some(1)) && answered(m, MAR, &volte)
+    });
     let uars = requests(&after, UAR, &volte);
     assert!(
         uars.iter().any(|u| u.uat == Some(1)),
@@ -132,11 +157,6 @@ fn shared_impu(auth: &str, scheme: &str) {
         "MAR for VoLTE's de-REGISTER:\n{}",
         listing(&after)
     );
-    assert!(
-        requests(&after, SAR, &volte).is_empty(),
-        "Kamailio sent a SAR for VoLTE's de-REGISTER on a shared IMPU (README: it does not):\n{}",
-        listing(&after)
-    );
     let view = net.show(A_VOLTE.imsi);
     assert_eq!(service_state(&view, "002"), "REGISTERED", "{view:#}");
     // No SAR means the HSS cannot know VoLTE left: its state is not asserted (README).
@@ -146,12 +166,18 @@ fn shared_impu(auth: &str, scheme: &str) {
     );
 
     // A MESSAGE to RCS's public identity: LIR → LIA with the S-CSCF → RCS's contact.
-    let mark = net.cx().len();
     let body = format!("hello RCS ({auth})");
     let status = net.message(&A_RCS.impu(), &body, &net.icscf());
     assert_eq!(status, 200, "MESSAGE to {}", A_RCS.impu());
     assert!(rcs.received(&body, DELIVERY), "RCS got {:?}", rcs.seen);
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "the LIA", |m| any_answered(m, LIR));
+    // Everything VoLTE's de-REGISTER caused is in the file before the LIR: no SAR.
+    assert!(
+        requests(&after, SAR, &volte).is_empty(),
+        "Kamailio sent a SAR for VoLTE's de-REGISTER on a shared IMPU (README: it does not):\n{}",
+        listing(&after)
+    );
+    let mark = mark + after.len();
     let lir = after
         .iter()
         .find(|m| m.request && m.command == LIR)
@@ -162,9 +188,8 @@ fn shared_impu(auth: &str, scheme: &str) {
     assert_eq!(lia.server_name.as_deref(), Some(net.scscf_uri().as_str()));
 
     // RCS leaves last: one SAR USER_DEREGISTRATION with the RCS IMPI.
-    let mark = net.cx().len();
     rcs.deregister();
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "RCS's SAR 5", |m| sar_answered(m, &A_RCS.impi(), 5));
     let sars = requests(&after, SAR, &A_RCS.impi());
     assert_eq!(sars.len(), 1, "{}", listing(&after));
     assert_eq!(sars[0].sat, Some(5));
@@ -200,7 +225,9 @@ fn distinct_impu_per_service_registers_and_deregisters_independently() {
         set(&strings(&reg(&rcs)["associated"])),
         set(&[C_RCS.impu(), C_RCS.tel()])
     );
-    let cx = net.cx();
+    let cx = net.cx_wait(0, "both SAAs", |m| {
+        answered(m, SAR, &C_VOLTE.impi()) && answered(m, SAR, &C_RCS.impi())
+    });
     // Each service is the first registration of its own IMPU: SAR 1 each. RCS's UAA is
     // 2002 with VoLTE's Server-Name: another identity of the subscription already holds an
     // S-CSCF, and the subscriber keeps one S-CSCF (TS 29.228 §6.1.1.1).
@@ -217,9 +244,12 @@ fn distinct_impu_per_service_registers_and_deregisters_independently() {
     assert_eq!(states(&net), ("REGISTERED".into(), "REGISTERED".into()));
 
     // VoLTE de-registers: SAR 5 with the VoLTE IMPI; RCS untouched.
-    let mark = net.cx().len();
+    let mark = cx.len();
     volte.deregister();
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "VoLTE's SAR 5", |m| {
+        sar_answered(m, &C_VOLTE.impi(), 5)
+    });
+    let mark = mark + after.len();
     let sars = requests(&after, SAR, &C_VOLTE.impi());
     assert_eq!(sars.len(), 1, "{}", listing(&after));
     assert_eq!(sars[0].sat, Some(5));
@@ -234,9 +264,12 @@ fn distinct_impu_per_service_registers_and_deregisters_independently() {
     // And the other way round: VoLTE back, RCS leaves.
     let mut volte = net.hold(&C_VOLTE, free_udp());
     assert_eq!(states(&net), ("REGISTERED".into(), "REGISTERED".into()));
-    let mark = net.cx().len();
+    let after = net.cx_wait(mark, "VoLTE's new SAA", |m| {
+        answered(m, SAR, &C_VOLTE.impi())
+    });
+    let mark = mark + after.len();
     rcs.deregister();
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "RCS's SAR 5", |m| sar_answered(m, &C_RCS.impi(), 5));
     let sars = requests(&after, SAR, &C_RCS.impi());
     assert_eq!(sars.len(), 1, "{}", listing(&after));
     assert_eq!(sars[0].sat, Some(5));
@@ -256,14 +289,17 @@ fn distinct_impu_per_service_registers_and_deregisters_independently() {
 
 /// Unsubscribes `rcs` through the API and checks the RTR on the wire: User-Name = RCS's
 /// IMPI, Public-Identity = exactly `impus`, to the S-CSCF, answered 2001.
-fn unsubscribe_with_rtr(net: &Net, rcs: &Who, impus: &[String]) {
-    let mark = net.cx().len();
+/// Returns how many messages the capture holds after the RTA.
+fn unsubscribe_with_rtr(net: &Net, rcs: &Who, impus: &[String]) -> usize {
+    let mark = net
+        .cx_wait(0, "RCS's SAA", |m| answered(m, SAR, &rcs.impi()))
+        .len();
     let r = net.unsubscribe(rcs.imsi, "002");
     assert_eq!(r["removed"], true, "{r}");
     assert_eq!(r["rtr"]["sent"], true, "{r}");
     assert_eq!(r["rtr"]["destination"], SCSCF_HOST, "{r}");
     assert_eq!(r["rtr"]["result_code"], 2001, "rtr result: {r}");
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "the RTA", |m| any_answered(m, RTR));
     let rtrs: Vec<&Cx> = after
         .iter()
         .filter(|m| m.request && m.command == RTR)
@@ -277,6 +313,7 @@ fn unsubscribe_with_rtr(net: &Net, rcs: &Who, impus: &[String]) {
     let rta = answer(&after, rtr).unwrap_or_else(|| panic!("no RTA:\n{}", listing(&after)));
     assert_eq!(rta.result_code, Some(2001));
     assert_eq!(rta.origin_host.as_deref(), Some(SCSCF_HOST));
+    mark + after.len()
 }
 
 #[test]
@@ -286,7 +323,7 @@ fn unsubscribe_rcs_with_distinct_impu_sends_rtr_for_rcs_only() {
     let mut volte = net.hold(&C_VOLTE, free_udp());
     let mut rcs = net.hold(&C_RCS, free_udp());
 
-    unsubscribe_with_rtr(&net, &C_RCS, &[C_RCS.impu(), C_RCS.tel()]);
+    let mark = unsubscribe_with_rtr(&net, &C_RCS, &[C_RCS.impu(), C_RCS.tel()]);
     let view = net.show(C_VOLTE.imsi);
     assert_eq!(service_state(&view, "002"), "ABSENT", "{view:#}");
     assert_eq!(service_state(&view, "001"), "REGISTERED", "{view:#}");
@@ -295,12 +332,11 @@ fn unsubscribe_rcs_with_distinct_impu_sends_rtr_for_rcs_only() {
     assert_eq!(net.message(&C_VOLTE.impu(), "to VoLTE", &net.icscf()), 200);
     assert!(volte.received("to VoLTE", DELIVERY));
     // RCS's IMPU is unknown to the HSS now: the I-CSCF's LIR gets 5001 → 604.
-    let mark = net.cx().len();
     assert_eq!(net.message(&C_RCS.impu(), "to RCS", &net.icscf()), 604);
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "the LIA for RCS", |m| lir_answered(m, &C_RCS.impu()));
     let lir = after
         .iter()
-        .find(|m| m.request && m.command == LIR)
+        .find(|m| m.request && m.command == LIR && m.public_ids == [C_RCS.impu()])
         .unwrap();
     assert_eq!(answer(&after, lir).unwrap().experimental, Some(5001));
     assert!(!rcs.received("to RCS", Duration::from_secs(1)));
@@ -338,7 +374,7 @@ fn unsubscribe_rcs_with_shared_impu_keeps_volte_registered() {
     assert!(rcs.received("before", DELIVERY));
     assert!(volte.received("before", DELIVERY));
 
-    unsubscribe_with_rtr(&net, &A_RCS, &[A_RCS.impu(), A_RCS.tel()]);
+    let _ = unsubscribe_with_rtr(&net, &A_RCS, &[A_RCS.impu(), A_RCS.tel()]);
     let view = net.show(A_VOLTE.imsi);
     assert_eq!(service_state(&view, "002"), "ABSENT", "{view:#}");
     // sichss's own VoLTE state is untouched by RCS's RTR.
@@ -380,11 +416,10 @@ fn unsubscribed_sic_gets_403_and_legacy_subscriber_registers_with_plain_impi() {
         e["reason"].as_str().unwrap().contains("User Unknown"),
         "{e}"
     );
-    let cx = net.cx();
     let sic3 = A_SIC_003.impi();
+    let cx = net.cx_wait(0, "the UAA for SIC 003", |m| answered(m, UAR, &sic3));
     let (_, uaa) = exchange(&cx, UAR, &sic3);
     assert_eq!(uaa.experimental, Some(5001), "DIAMETER_ERROR_USER_UNKNOWN");
-    assert!(requests(&cx, MAR, &sic3).is_empty() && requests(&cx, SAR, &sic3).is_empty());
 
     let lb = free_udp();
     let r = net.register(&B, lb);
@@ -392,12 +427,14 @@ fn unsubscribed_sic_gets_403_and_legacy_subscriber_registers_with_plain_impi() {
         r["impi"],
         "460011100600001@ims.mnc001.mcc460.3gppnetwork.org"
     );
-    let cx = net.cx();
+    let cx = net.cx_wait(0, "B's SAA", |m| answered(m, SAR, &B.impi()));
+    // Nothing but the UAR for SIC 003: no MAR, no SAR.
+    assert!(requests(&cx, MAR, &sic3).is_empty() && requests(&cx, SAR, &sic3).is_empty());
     assert_registration(&cx, &B, 2001, "Digest-AKAv1-MD5", 1);
     assert_eq!(net.state(B.imsi, ""), "REGISTERED");
     let mark = cx.len();
     net.deregister(&B, lb);
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "B's SAR 5", |m| sar_answered(m, &B.impi(), 5));
     let sars = requests(&after, SAR, &B.impi());
     assert_eq!(sars.len(), 1, "{}", listing(&after));
     assert_eq!(sars[0].sat, Some(5));
@@ -412,12 +449,14 @@ fn kamailio_restart_reconnects_and_registration_works_again() {
     let mut net = Net::start("aka");
     let lv = free_udp();
     net.register(&A_VOLTE, lv);
-    let mark = net.cx().len();
+    let mark = net
+        .cx_wait(0, "VoLTE's SAA", |m| answered(m, SAR, &A_VOLTE.impi()))
+        .len();
     net.stop_kamailio();
     let t0 = Instant::now();
     net.start_kamailio(); // exit 0 only once both CSCFs are connected again
     eprintln!("Kamailio restarted and reconnected in {:?}", t0.elapsed());
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "both CEAs", both_cers_answered);
     for host in ["icscf", "scscf"] {
         let origin = format!("{host}.{}", net::REALM);
         let cer = after
@@ -428,9 +467,9 @@ fn kamailio_restart_reconnects_and_registration_works_again() {
     }
     // The S-CSCF lost its bindings; the HSS still has VoLTE registered: UAA 2002, then a
     // new SAR and 200.
-    let mark = net.cx().len();
+    let mark = mark + after.len();
     net.register(&A_VOLTE, lv);
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "VoLTE's SAA", |m| answered(m, SAR, &A_VOLTE.impi()));
     let (_, uaa) = exchange(&after, UAR, &A_VOLTE.impi());
     assert_eq!(uaa.experimental, Some(2002), "{uaa:?}");
     let (sar, saa) = exchange(&after, SAR, &A_VOLTE.impi());
@@ -450,12 +489,14 @@ fn sichss_restart_keeps_registered_state_and_the_cscfs_reconnect() {
     let mut rcs = net.hold(&A_RCS, free_udp());
     let before = net.show(A_VOLTE.imsi);
 
+    let mark = net
+        .cx_wait(0, "RCS's SAA", |m| answered(m, SAR, &A_RCS.impi()))
+        .len();
     net.stop_hss();
-    let mark = net.cx().len();
     net.start_hss();
     let took = net.wait_cscfs_connected(Duration::from_secs(60));
     eprintln!("both CSCFs reconnected {took:?} after sichss restarted (--tc 5)");
-    let after = net.cx_since(mark);
+    let after = net.cx_wait(mark, "both CEAs", both_cers_answered);
     let cers = after
         .iter()
         .filter(|m| m.request && m.command == CER)

@@ -495,15 +495,30 @@ impl Net {
             .collect()
     }
 
-    /// Every Cx message captured so far (the file is read while tshark writes it).
+    /// Every Diameter message captured so far. The file is read while dumpcap writes it,
+    /// and dumpcap writes with a delay: use [`Net::cx_wait`] for what a step must produce.
     pub fn cx(&self) -> Vec<Cx> {
-        std::thread::sleep(Duration::from_millis(300));
         wire::read(&self.capture_file(), self.ports.hss)
     }
 
-    /// Cx messages captured after the first `from` ones.
-    pub fn cx_since(&self, from: usize) -> Vec<Cx> {
-        self.cx().into_iter().skip(from).collect()
+    /// Messages captured after the first `from`, once `ready` holds for them (polled;
+    /// panics with the listing after [`WAIT`]). Whatever a step sent before the message
+    /// `ready` waits for is in the file by then (packets are written in order).
+    pub fn cx_wait(&self, from: usize, what: &str, ready: impl Fn(&[Cx]) -> bool) -> Vec<Cx> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let all = self.cx();
+            let since: Vec<Cx> = all.into_iter().skip(from).collect();
+            if ready(&since) {
+                return since;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "capture: no {what} within {WAIT:?}; captured:\n{}",
+                wire::listing(&since)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     // ---- the admin CLI -------------------------------------------------------------
@@ -919,6 +934,27 @@ impl Drop for Net {
             let _ = c.child.kill();
             let _ = c.child.wait();
             let _ = &c.file;
+        }
+        // SICHSS_E2E_KEEP_CAPTURES=DIR keeps each test's capture as DIR/<test>.pcapng
+        // (how testdata/kamailio-*.pcapng were made: testdata/README.md).
+        if let Some(keep) = std::env::var_os("SICHSS_E2E_KEEP_CAPTURES") {
+            let name = std::thread::current()
+                .name()
+                .unwrap_or("kamailio")
+                .rsplit("::")
+                .next()
+                .unwrap_or("kamailio")
+                .to_owned();
+            let _ = std::fs::create_dir_all(&keep);
+            let to = Path::new(&keep).join(format!("{name}.pcapng"));
+            match std::fs::copy(self.capture_file(), &to) {
+                Ok(_) => eprintln!(
+                    "e2e: capture kept as {} (HSS port {})",
+                    to.display(),
+                    self.ports.hss
+                ),
+                Err(e) => eprintln!("e2e: cannot keep the capture as {}: {e}", to.display()),
+            }
         }
         if std::thread::panicking() {
             if let Some(t) = self.tmp.take() {

@@ -181,6 +181,26 @@ pub fn answer<'a>(msgs: &'a [Cx], req: &Cx) -> Option<&'a Cx> {
     })
 }
 
+/// Whether a request of `command` for `impi` (User-Name) has been answered.
+pub fn answered(msgs: &[Cx], command: u32, impi: &str) -> bool {
+    requests(msgs, command, impi)
+        .iter()
+        .any(|r| answer(msgs, r).is_some())
+}
+
+/// Whether a SAR of type `sat` for `impi` has been answered.
+pub fn sar_answered(msgs: &[Cx], impi: &str, sat: i32) -> bool {
+    requests(msgs, SAR, impi)
+        .iter()
+        .any(|r| r.sat == Some(sat) && answer(msgs, r).is_some())
+}
+
+/// Whether a request of `command` (any identity) has been answered.
+pub fn any_answered(msgs: &[Cx], command: u32) -> bool {
+    msgs.iter()
+        .any(|r| r.request && r.command == command && answer(msgs, r).is_some())
+}
+
 /// A compact listing for assertion messages.
 pub fn listing(msgs: &[Cx]) -> String {
     cx_only(msgs)
