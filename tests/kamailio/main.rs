@@ -364,11 +364,19 @@ fn unsubscribe_rcs_with_distinct_impu_sends_rtr_for_rcs_only() {
     volte.deregister();
 }
 
-#[test]
-fn unsubscribe_rcs_with_shared_impu_keeps_volte_registered() {
+/// RCS unsubscribed on the shared IMPU, with VoLTE registered first (`volte_first`) or
+/// second. Kamailio 5.6.3 (measured, README): the RTR is answered 2001, both contacts stay
+/// listed, and MESSAGEs to the IMPU then reach only the contact registered SECOND, whichever
+/// service that is. sichss's own state: RCS gone, VoLTE REGISTERED.
+fn shared_impu_rtr(volte_first: bool) {
     let net = Net::start("aka");
-    let mut volte = net.hold(&A_VOLTE, free_udp());
-    let mut rcs = net.hold(&A_RCS, free_udp());
+    let (mut volte, mut rcs) = if volte_first {
+        let v = net.hold(&A_VOLTE, free_udp());
+        (v, net.hold(&A_RCS, free_udp()))
+    } else {
+        let r = net.hold(&A_RCS, free_udp());
+        (net.hold(&A_VOLTE, free_udp()), r)
+    };
     // Both registered on the shared IMPU: a MESSAGE is forked to both contacts.
     assert_eq!(net.message(&A_RCS.impu(), "before", &net.icscf()), 200);
     assert!(rcs.received("before", DELIVERY));
@@ -380,28 +388,48 @@ fn unsubscribe_rcs_with_shared_impu_keeps_volte_registered() {
     // sichss's own VoLTE state is untouched by RCS's RTR.
     assert_eq!(service_state(&view, "001"), "REGISTERED", "{view:#}");
 
-    // Measured (README): the S-CSCF answered 2001 and still lists both contacts; the
-    // MESSAGE (LIR answered: VoLTE is registered) now reaches the contact registered
-    // second (RCS) and no longer the first (VoLTE).
     let contacts = net.scscf_contacts(&A_VOLTE.impu());
     assert_eq!(net.message(&A_VOLTE.impu(), "after", &net.icscf()), 200);
     let to_rcs = rcs.received("after", DELIVERY);
     let to_volte = volte.received("after", Duration::from_secs(2));
+    let order = if volte_first {
+        "VoLTE first"
+    } else {
+        "RCS first"
+    };
     eprintln!(
-        "shared IMPU, after the RTR for RCS: S-CSCF lists {contacts:?}; MESSAGE delivered \
-         to RCS: {to_rcs}, to VoLTE: {to_volte}"
+        "shared IMPU ({order}), after the RTR for RCS: S-CSCF lists {contacts:?}; MESSAGE \
+         delivered to RCS: {to_rcs}, to VoLTE: {to_volte}"
     );
+    // The contact registered second keeps receiving, the first no longer does.
+    let (want_rcs, want_volte) = (volte_first, !volte_first);
     assert!(
-        to_rcs && !to_volte && contacts.len() == 2,
-        "Kamailio's RTR handling on a shared IMPU differs from what the README documents \
-         for 5.6.3 (RCS still reached, VoLTE not): RCS {to_rcs}, VoLTE {to_volte}, contacts \
-         {contacts:?}; re-measure and update the README section"
+        to_rcs == want_rcs && to_volte == want_volte && contacts.len() == 2,
+        "Kamailio's RTR handling on a shared IMPU ({order}) differs from what the README \
+         documents for 5.6.3 (only the contact registered second is reached): RCS {to_rcs}, \
+         VoLTE {to_volte}, contacts {contacts:?}; re-measure and update the README section"
     );
+    // The HSS refuses the unsubscribed service from now on.
     let e = net.register_fails(&A_RCS, free_udp());
     assert_eq!(e["status"], 403, "{e}");
     drop(rcs);
-    // VoLTE can still refresh/de-register normally.
-    volte.deregister();
+    // VoLTE re-registers and so is reachable again; then de-registers.
+    let mut volte2 = net.hold(&A_VOLTE, free_udp());
+    assert_eq!(net.message(&A_VOLTE.impu(), "again", &net.icscf()), 200);
+    assert!(volte2.received("again", DELIVERY));
+    assert_eq!(net.state(A_VOLTE.imsi, "001"), "REGISTERED");
+    volte2.deregister();
+    drop(volte);
+}
+
+#[test]
+fn unsubscribe_rcs_with_shared_impu_keeps_volte_registered() {
+    shared_impu_rtr(true);
+}
+
+#[test]
+fn unsubscribe_rcs_with_shared_impu_rcs_registered_first() {
+    shared_impu_rtr(false);
 }
 
 // ---------------------------------------------------------------------------------------
