@@ -113,8 +113,8 @@ pub enum ReplayError {
         to: SocketAddr,
         /// The Origin-Host the connection presents.
         origin_host: String,
-        /// Why.
-        source: ClientError,
+        /// Why (boxed: client errors are large).
+        source: Box<ClientError>,
     },
 }
 
@@ -411,7 +411,7 @@ pub async fn run(args: ReplayArgs) -> Result<ReplayReport, ReplayError> {
                 .map_err(|source| ReplayError::Connect {
                     to,
                     origin_host: origin_host.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             clients.insert(origin_host.clone(), c);
         }
