@@ -290,15 +290,27 @@ fn distinct_impu_per_service_registers_and_deregisters_independently() {
 /// Unsubscribes `rcs` through the API and checks the RTR on the wire: User-Name = RCS's
 /// IMPI, Public-Identity = exactly `impus`, to the S-CSCF, answered 2001.
 /// Returns how many messages the capture holds after the RTA.
-fn unsubscribe_with_rtr(net: &Net, rcs: &Who, impus: &[String]) -> usize {
+/// With `cli`, through `sichss service unsubscribe` (its report line), else through the
+/// API (`DELETE …/services/002`, its JSON).
+fn unsubscribe_with_rtr(net: &Net, rcs: &Who, impus: &[String], cli: bool) -> usize {
     let mark = net
         .cx_wait(0, "RCS's SAA", |m| answered(m, SAR, &rcs.impi()))
         .len();
-    let r = net.unsubscribe(rcs.imsi, "002");
-    assert_eq!(r["removed"], true, "{r}");
-    assert_eq!(r["rtr"]["sent"], true, "{r}");
-    assert_eq!(r["rtr"]["destination"], SCSCF_HOST, "{r}");
-    assert_eq!(r["rtr"]["result_code"], 2001, "rtr result: {r}");
+    if cli {
+        let out = net.admin(&["service", "unsubscribe", "--imsi", rcs.imsi, "--sic", "002"]);
+        assert!(
+            out.contains(&format!(
+                "RTR for service 002 to {SCSCF_HOST}: Result-Code 2001"
+            )),
+            "sichss service unsubscribe printed:\n{out}"
+        );
+    } else {
+        let r = net.unsubscribe(rcs.imsi, "002");
+        assert_eq!(r["removed"], true, "{r}");
+        assert_eq!(r["rtr"]["sent"], true, "{r}");
+        assert_eq!(r["rtr"]["destination"], SCSCF_HOST, "{r}");
+        assert_eq!(r["rtr"]["result_code"], 2001, "rtr result: {r}");
+    }
     let after = net.cx_wait(mark, "the RTA", |m| any_answered(m, RTR));
     let rtrs: Vec<&Cx> = after
         .iter()
@@ -323,7 +335,7 @@ fn unsubscribe_rcs_with_distinct_impu_sends_rtr_for_rcs_only() {
     let mut volte = net.hold(&C_VOLTE, free_udp());
     let mut rcs = net.hold(&C_RCS, free_udp());
 
-    let mark = unsubscribe_with_rtr(&net, &C_RCS, &[C_RCS.impu(), C_RCS.tel()]);
+    let mark = unsubscribe_with_rtr(&net, &C_RCS, &[C_RCS.impu(), C_RCS.tel()], false);
     let view = net.show(C_VOLTE.imsi);
     assert_eq!(service_state(&view, "002"), "ABSENT", "{view:#}");
     assert_eq!(service_state(&view, "001"), "REGISTERED", "{view:#}");
@@ -382,7 +394,7 @@ fn shared_impu_rtr(volte_first: bool) {
     assert!(rcs.received("before", DELIVERY));
     assert!(volte.received("before", DELIVERY));
 
-    let _ = unsubscribe_with_rtr(&net, &A_RCS, &[A_RCS.impu(), A_RCS.tel()]);
+    let _ = unsubscribe_with_rtr(&net, &A_RCS, &[A_RCS.impu(), A_RCS.tel()], true);
     let view = net.show(A_VOLTE.imsi);
     assert_eq!(service_state(&view, "002"), "ABSENT", "{view:#}");
     // sichss's own VoLTE state is untouched by RCS's RTR.
