@@ -56,7 +56,7 @@ const AAD_DOMAIN: &[u8] = b"sichss-secret-v1";
 
 /// How many records [`EncryptingStore::check_key`] reads at most, looking for an encrypted
 /// one to try the key on.
-const CHECK_SCAN: usize = 10_000;
+const CHECK_SCAN: usize = 1_000;
 
 /// Whether `value` is an encrypted (`enc:v1:`) value.
 pub fn is_encrypted(value: &str) -> bool {
@@ -324,7 +324,7 @@ impl<S: SubscriberStore> EncryptingStore<S> {
     }
 
     /// Checks at start that the configured key (or its absence) fits the store: reads
-    /// records in IMSI order (at most 10 000) until one holds an encrypted secret, and
+    /// records in IMSI order (at most 1 000) until one holds an encrypted secret, and
     /// decrypts its secrets.
     ///
     /// # Errors
