@@ -3,5 +3,7 @@
 //! over HTTP, tshark watching the wire.
 
 mod malformed;
+mod pki;
 mod process;
 mod scenarios;
+mod tls;

@@ -24,11 +24,21 @@ pub struct Hss {
     pub api: SocketAddr,
     pub data: PathBuf,
     pub stderr: PathBuf,
+    /// The Diameter over TLS address, when TLS listeners were asked for.
+    pub diameter_tls: Option<SocketAddr>,
+    /// `https` when the API serves TLS, else `http`.
+    pub api_scheme: String,
 }
 
 impl Hss {
     /// Starts the HSS on ephemeral ports with its store in `data`.
     pub fn start(data: &Path, extra: &[&str]) -> Hss {
+        Self::start_with(data, extra, &[])
+    }
+
+    /// Like [`Hss::start`], with environment variables (e.g. `RUST_LOG`, which is `info`
+    /// unless given).
+    pub fn start_with(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Hss {
         let stderr = data.with_extension("stderr.log");
         let err = std::fs::File::create(&stderr).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sichss"))
@@ -44,6 +54,7 @@ impl Hss {
             .arg(data)
             .args(extra)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(err)
             .spawn()
@@ -51,7 +62,7 @@ impl Hss {
         let out = child.stdout.take().unwrap();
         let mut lines = BufReader::new(out).lines();
         let deadline = Instant::now() + Duration::from_secs(20);
-        let (diameter, api) = loop {
+        let (diameter, api, diameter_tls, api_scheme) = loop {
             assert!(Instant::now() < deadline, "no 'sichss listening' line");
             let line = lines
                 .next()
@@ -73,7 +84,15 @@ impl Hss {
                         .parse::<SocketAddr>()
                         .unwrap()
                 };
-                break (field("diameter="), field("api="));
+                let opt = |k: &str| {
+                    rest.split(' ')
+                        .find_map(|kv| kv.strip_prefix(k))
+                        .map(str::to_owned)
+                };
+                let tls = opt("diameter_tls=")
+                    .map(|v| v.split(',').next().unwrap().parse::<SocketAddr>().unwrap());
+                let scheme = opt("api_scheme=").unwrap_or_else(|| "http".to_owned());
+                break (field("diameter="), field("api="), tls, scheme);
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
@@ -84,6 +103,8 @@ impl Hss {
             api,
             data: data.to_path_buf(),
             stderr,
+            diameter_tls,
+            api_scheme,
         }
     }
 
@@ -105,7 +126,7 @@ impl Hss {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.api, path)
+        format!("{}://{}{}", self.api_scheme, self.api, path)
     }
 
     pub fn get_json(&self, path: &str) -> serde_json::Value {
