@@ -6,4 +6,5 @@ mod malformed;
 mod pki;
 mod process;
 mod scenarios;
+mod secrets;
 mod tls;

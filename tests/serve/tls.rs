@@ -6,9 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use sichss::admin::{self, AdminCommand, AdminError, AdminGlobal, SubscriberCommand};
-use sichss::auth::{self, Key128, Milenage};
 use sichss::client::{Client, ClientConfig, ClientError, ClientTls};
-use sichss::codec::{codes, Avp};
 use sichss::demo;
 
 use super::pki::{Pki, CLIENT_SUBJECT};
@@ -30,36 +28,6 @@ async fn connect(addr: SocketAddr, tls: Option<ClientTls>) -> Result<Client, Cli
     cfg.tls = tls;
     cfg.connect_timeout = Duration::from_secs(10);
     Client::connect(addr, cfg).await
-}
-
-/// A MAR over `c` whose first AKA vector verifies at a UE-side Milenage with the demo K/OPc.
-async fn mar_verifies(c: &Client) {
-    let impi = demo::impi_a("001");
-    let a = c.request(uar(&impi, &sip_a(), 0)).await.unwrap();
-    assert!(
-        matches!(result(&a), ("exp", 2001) | ("exp", 2002)),
-        "{:?}",
-        result(&a)
-    );
-    let a = c.request(mar(&impi, &sip_a())).await.unwrap();
-    assert_eq!(result(&a), ("rc", 2001));
-    let item = a.find(codes::SIP_AUTH_DATA_ITEM).expect("an AKA vector");
-    let authn = item
-        .find(codes::SIP_AUTHENTICATE)
-        .and_then(Avp::as_bytes)
-        .unwrap();
-    let usim = Milenage::with_opc(
-        &Key128::from_hex("K", demo::K).unwrap(),
-        &Key128::from_hex("OPc", demo::OPC).unwrap(),
-    );
-    let rand: [u8; 16] = authn[..16].try_into().unwrap();
-    let autn: [u8; 16] = authn[16..32].try_into().unwrap();
-    let (_, res, _, _) = auth::ue_check_autn(&usim, &rand, &autn).expect("AUTN verifies");
-    let xres = item
-        .find(codes::SIP_AUTHORIZATION)
-        .and_then(Avp::as_bytes)
-        .unwrap();
-    assert_eq!(xres, &res[..]);
 }
 
 #[tokio::test]
