@@ -2,6 +2,7 @@
 //! sled store on disk, Diameter over TCP from the project's client, the provisioning API
 //! over HTTP, tshark watching the wire.
 
+mod hardening;
 mod malformed;
 mod pki;
 mod process;
