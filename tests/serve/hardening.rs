@@ -122,6 +122,10 @@ async fn secrets_never_reach_the_debug_log_the_error_bodies_or_the_metrics() {
             "k",
         ),
         (
+            base(serde_json::json!({"k": non_hex, "opc": demo::OPC})),
+            "k",
+        ),
+        (
             base(
                 serde_json::json!({"k": demo::K, "opc": demo::OPC, "ha1": format!("{}x", demo::OPC)}),
             ),
