@@ -542,3 +542,49 @@ try:
         pb = crate::demo::impi_b(),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secrets_key_comes_from_the_file_or_the_environment_not_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k");
+        std::fs::write(&file, "11".repeat(32)).unwrap();
+        let env_key = "22".repeat(32);
+        let mut cfg = Config::default();
+        assert!(secrets_key(&cfg, None).unwrap().is_none());
+        assert!(secrets_key(&cfg, Some("  ")).unwrap().is_none());
+        assert!(secrets_key(&cfg, Some(&env_key)).unwrap().is_some());
+        cfg.store.secrets_key_file = Some(file.clone());
+        assert!(secrets_key(&cfg, None).unwrap().is_some());
+        let e = secrets_key(&cfg, Some(&env_key)).unwrap_err().to_string();
+        assert!(
+            e.contains("given twice") && e.contains(SECRETS_KEY_ENV),
+            "{e}"
+        );
+        cfg.store.secrets_key_file = Some(dir.path().join("absent"));
+        let e = secrets_key(&cfg, None).unwrap_err().to_string();
+        assert!(e.contains("absent"), "{e}");
+    }
+
+    #[test]
+    fn flags_set_the_tls_and_secrets_settings() {
+        let args = ServeArgs {
+            tls_listen: vec!["127.0.0.1:5658".parse().unwrap()],
+            tls_cert: Some("c".into()),
+            tls_key: Some("k".into()),
+            tls_client_ca: Some("ca".into()),
+            admin_tls_cert: Some("ac".into()),
+            admin_tls_key: Some("ak".into()),
+            secrets_key_file: Some("s".into()),
+            ..ServeArgs::default()
+        };
+        let c = args.config().unwrap();
+        assert_eq!(c.diameter.tls.listen.len(), 1);
+        assert_eq!(c.diameter.tls.client_ca, Some(PathBuf::from("ca")));
+        assert!(c.admin.tls.enabled());
+        assert_eq!(c.store.secrets_key_file, Some(PathBuf::from("s")));
+    }
+}
