@@ -17,7 +17,7 @@
 //! | `PUT /subscribers/{imsi}/services/{sic}/profile` | replace the profile; PPR if registered |
 //! | `POST /subscribers/{imsi}/services/{sic}/deregister` | administrative de-registration (RTR) |
 //! | `POST /import` | JSON lines (the export format), insert-or-replace |
-//! | `GET /export` | JSON lines of every subscriber, **with credentials** (a backup) |
+//! | `GET /export` | JSON lines of every subscriber, **with credentials** (a backup; as `enc:v1:` ciphertext when encryption at rest is on, see [`crate::store::secrets`]) |
 //! | `GET /openapi.json` | the OpenAPI 3.0 description (`src/api/openapi.json`) |
 //! | `GET /metrics` | Prometheus text ([`metrics`]) |
 //!
@@ -28,7 +28,8 @@
 //! With a token configured, every route but `/health` needs `Authorization: Bearer
 //! <token>`. [`check_listen`] is the rule the composition root applies: no token, loopback
 //! only. Credentials never appear in views, errors, logs or metrics; only
-//! `?secrets=true` and `/export` return them.
+//! `?secrets=true` and `/export` return them. [`serve_tls`] serves the same router over
+//! HTTPS.
 //!
 //! # HSS-initiated requests
 //!
