@@ -422,13 +422,13 @@ impl<S: SubscriberStore> EncryptingStore<S> {
         Ok(())
     }
 
-    /// After an update of the decrypted `plain` (made from `stored`), encrypts the changed
-    /// secrets and keeps the stored ciphertext of unchanged ones (so an update that changes
-    /// nothing writes nothing).
+    /// After an update of the decrypted `plain` (made from `stored`, whose secrets read
+    /// `before` in plaintext), encrypts the changed secrets and keeps the stored ciphertext
+    /// of unchanged ones (so an update that changes nothing writes nothing).
     fn reseal(
         &self,
         stored: &Subscriber,
-        stored_plain: &Subscriber,
+        before: &[(&'static str, Option<String>)],
         plain: &mut Subscriber,
     ) -> Result<(), StoreError> {
         self.open_written(plain)?;
@@ -436,19 +436,18 @@ impl<S: SubscriberStore> EncryptingStore<S> {
             return Ok(());
         };
         let imsi = plain.imsi.clone();
-        let before: Vec<(&str, Option<&String>, Option<&String>)> = secret_fields(stored_plain)
-            .into_iter()
-            .zip(secret_fields(stored))
-            .map(|((f, p), (_, c))| (f, p, c))
-            .collect();
+        let stored_values = secret_fields(stored);
         for (field, value) in secret_fields_mut(plain) {
-            let unchanged = before
+            let was_plain = before
                 .iter()
-                .find(|(f, _, _)| *f == field)
-                .and_then(|(_, p, c)| (p.map(String::as_str) == Some(value.as_str())).then_some(*c))
-                .flatten();
-            *value = match unchanged {
-                Some(c) if is_encrypted(c) => c.clone(),
+                .find(|(f, _)| *f == field)
+                .and_then(|(_, p)| p.as_deref());
+            let was_stored = stored_values
+                .iter()
+                .find(|(f, _)| *f == field)
+                .and_then(|(_, c)| *c);
+            *value = match (was_plain, was_stored) {
+                (Some(p), Some(c)) if p == value.as_str() && is_encrypted(c) => c.clone(),
                 _ => key.encrypt(&imsi, field, value),
             };
         }
@@ -496,11 +495,15 @@ impl<S: SubscriberStore> SubscriberStore for EncryptingStore<S> {
     {
         self.inner
             .update(imsi, |stored| {
-                let mut stored_plain = stored.clone();
-                self.open(&mut stored_plain)?;
-                let mut plain = stored_plain.clone();
+                // One copy: `stored` stays untouched unless everything succeeds.
+                let mut plain = stored.clone();
+                self.open(&mut plain)?;
+                let before: Vec<(&'static str, Option<String>)> = secret_fields(&plain)
+                    .into_iter()
+                    .map(|(f, v)| (f, v.cloned()))
+                    .collect();
                 let out = f(&mut plain);
-                self.reseal(stored, &stored_plain, &mut plain)?;
+                self.reseal(stored, &before, &mut plain)?;
                 *stored = plain;
                 Ok(out)
             })
