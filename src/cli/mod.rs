@@ -2,6 +2,8 @@
 //! module. Errors go to stderr and name the field and the fix; the exit status is
 //! non-zero on failure.
 
+pub mod migrate;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,8 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
     /// Load generator: whole registration flows against an HSS, with a report.
     Bench(crate::bench::BenchArgs),
+    /// Apply the PostgreSQL store's pending schema migrations (serve also does at start).
+    Migrate(migrate::MigrateArgs),
     /// A test UE: registers one IMS service with its SIC-tagged IMPI over SIP/UDP.
     Ue(crate::ue::UeArgs),
     /// Provisioning: subscribers, services, import and export (a client of the API).
@@ -66,6 +70,22 @@ pub fn run() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Migrate(args) => {
+            init_tracing();
+            match runtime().and_then(|rt| {
+                rt.block_on(migrate::run(args))
+                    .map_err(|e| format!("sichss migrate: {e}"))
+            }) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Ue(args) => {
             init_tracing();
             match runtime().and_then(|rt| {

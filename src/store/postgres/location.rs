@@ -92,8 +92,9 @@ impl PgLocation {
         };
         let mut config = tokio_postgres::Config::from_str(&rest).map_err(|e| {
             invalid(format!(
-                "{:?} is not a valid PostgreSQL URL ({e}); expected {URL_FORM}",
-                redact(url)
+                "{:?} is not a valid PostgreSQL URL ({}); expected {URL_FORM}",
+                redact(url),
+                super::describe(&e)
             ))
         })?;
         if config.get_hosts().is_empty() {

@@ -55,6 +55,15 @@ fn backend(what: &str, e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(format!("postgres: {what} failed: {}", describe(&e)))
 }
 
+/// Applies every pending migration to the store's database (and schema).
+///
+/// # Errors
+/// As [`migrate`], or `Backend` when no connection can be had.
+pub async fn migrate_store(store: &super::PgStore) -> Result<MigrateReport, StoreError> {
+    let mut client = store.client().await?;
+    migrate(&mut client, store.location().schema()).await
+}
+
 /// Applies every pending migration, creating `schema` first when given.
 ///
 /// # Errors
@@ -69,7 +78,12 @@ pub async fn migrate(
         .execute("SELECT pg_advisory_lock(hashtext($1))", &[&lock_key])
         .await
         .map_err(|e| backend("taking the migration lock", e))?;
+    // "already exists, skipping" notices are expected here.
+    let _ = client
+        .batch_execute("SET client_min_messages = warning")
+        .await;
     let result = migrate_locked(client, schema).await;
+    let _ = client.batch_execute("RESET client_min_messages").await;
     let unlock = client
         .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&lock_key])
         .await;

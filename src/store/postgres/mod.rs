@@ -135,9 +135,7 @@ impl PgStore {
     /// shows the location with its password hidden.
     pub async fn open(location: &PgLocation, pool_size: usize) -> Result<PgStore, StoreError> {
         let store = Self::connect_unchecked(location, pool_size)?;
-        let mut client = store.client().await?;
-        migrate(&mut client, location.schema()).await?;
-        drop(client);
+        migrate::migrate_store(&store).await?;
         Ok(store)
     }
 
@@ -159,6 +157,18 @@ impl PgStore {
         }
         drop(client);
         Ok(store)
+    }
+
+    /// A store whose pool connects lazily, without checking or migrating the schema
+    /// (for `sichss migrate`).
+    ///
+    /// # Errors
+    /// `Backend` when the pool cannot be built.
+    pub fn connect_unmigrated(
+        location: &PgLocation,
+        pool_size: usize,
+    ) -> Result<PgStore, StoreError> {
+        Self::connect_unchecked(location, pool_size)
     }
 
     fn connect_unchecked(location: &PgLocation, pool_size: usize) -> Result<PgStore, StoreError> {
@@ -197,7 +207,7 @@ impl PgStore {
     }
 
     /// A pooled connection.
-    async fn client(&self) -> Result<Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| {
             let why = match &e {
                 deadpool_postgres::PoolError::Backend(e) => describe(e),
