@@ -323,8 +323,9 @@ impl Cluster {
         request: Vec<u8>,
         rx: &mut oneshot::Receiver<()>,
     ) -> Result<Vec<u8>, ForwardError> {
-        let client = self.client().await?;
-        client
+        // No pooled connection is held while waiting: the pool serves Cx traffic too.
+        self.client()
+            .await?
             .execute(
                 "WITH r AS (INSERT INTO hss_requests (id, from_node, to_node, origin_host, request) \
                             VALUES ($1, $2, $3, $4, $5) RETURNING id) \
@@ -347,7 +348,9 @@ impl Cluster {
                 _ = &mut *rx => break true,
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
-            let row = client
+            let row = self
+                .client()
+                .await?
                 .query_opt(
                     "SELECT 1 FROM hss_requests WHERE id = $1 AND answered_at IS NOT NULL",
                     &[&id],
@@ -361,7 +364,9 @@ impl Cluster {
                 break false;
             }
         };
-        let row = client
+        let row = self
+            .client()
+            .await?
             .query_opt(
                 "DELETE FROM hss_requests WHERE id = $1 \
                  RETURNING answer, error, answered_at IS NOT NULL",
