@@ -5,6 +5,8 @@
 //! Without `SICHSS_TEST_PG_URL` a PostgreSQL test prints why it is skipped and passes,
 //! unless `SICHSS_REQUIRE_PG` is set (as scripts/test sets it): then it fails.
 
+#![allow(dead_code)]
+
 use sichss::store::postgres::{PgLocation, PgStore};
 
 /// The server's location, or `None` (after printing a skip notice) when not configured.
@@ -40,6 +42,14 @@ pub fn schema_name() -> String {
 /// The test server with a fresh schema of its own.
 pub fn fresh_location() -> Option<PgLocation> {
     server().map(|l| l.with_schema(&schema_name()).unwrap())
+}
+
+/// The test server's URL with a fresh schema (`…?schema=t_…`), for `sichss serve --store`.
+pub fn fresh_url() -> Option<String> {
+    server()?;
+    let url = std::env::var("SICHSS_TEST_PG_URL").ok()?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{sep}schema={}", schema_name()))
 }
 
 /// A migrated, empty store in a fresh schema.

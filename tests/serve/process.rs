@@ -28,6 +28,17 @@ pub struct Hss {
 impl Hss {
     /// Starts the HSS on ephemeral ports with its store in `data`.
     pub fn start(data: &Path, extra: &[&str]) -> Hss {
+        let data_arg = data.display().to_string();
+        Self::spawn(data, &["--data", &data_arg], extra)
+    }
+
+    /// Starts the HSS on ephemeral ports on the store at `url` (e.g. a PostgreSQL URL);
+    /// its log goes to `log_base` with the extension `stderr.log`.
+    pub fn start_on_store(log_base: &Path, url: &str, extra: &[&str]) -> Hss {
+        Self::spawn(log_base, &["--store", url], extra)
+    }
+
+    fn spawn(data: &Path, store: &[&str], extra: &[&str]) -> Hss {
         let stderr = data.with_extension("stderr.log");
         let err = std::fs::File::create(&stderr).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sichss"))
@@ -39,8 +50,7 @@ impl Hss {
                 "--admin-listen",
                 "127.0.0.1:0",
             ])
-            .arg("--data")
-            .arg(data)
+            .args(store)
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
