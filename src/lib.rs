@@ -28,6 +28,10 @@
 //! - [`bench`]: the Cx load generator (`sichss bench`) and the null-server baseline.
 //! - [`ue`]: a test UE (SIP/UDP REGISTER with a SIC-tagged IMPI, AKA and Digest) for runs
 //!   against real CSCFs (`sichss ue`, harness/kamailio/).
+//! - [`pcap`]: pcap/pcapng capture files read and written, and the Diameter messages in them
+//!   (TCP reassembly, SCTP DATA chunks); used by `sichss decode` and the capture tests.
+//! - [`cli`]: the `sichss` command line (clap); the composition root, one module per
+//!   subcommand.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
@@ -45,6 +49,7 @@ pub mod cx;
 pub mod demo;
 pub mod dict;
 pub mod identity;
+pub mod pcap;
 pub mod peer;
 pub mod serve;
 pub mod server;

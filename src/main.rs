@@ -1,4 +1,4 @@
-//! The `sichss` binary: see [`sichss::cli`].
+//! The `sichss` binary: everything is in [`sichss::cli`].
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {

@@ -482,7 +482,7 @@ fn print_demo_help(diameter: &[SocketAddr], api: SocketAddr) {
     let d = diameter.first().map(|a| a.to_string()).unwrap_or_default();
     println!(
         "\
-demo subscribers provisioned (K {k}, OPc <set>, AMF 8000, SIP Digest password <set>):
+demo subscribers provisioned (K <set>, OPc <set>, AMF 8000, SIP Digest password <set>):
   A  IMSI {ia}  MSISDN {ma}
      VoLTE (SIC 001)  IMPI {va}
      RCS   (SIC 002)  IMPI {ra}
@@ -492,7 +492,6 @@ try:
   sichss subscriber show --imsi {ia}          (API at http://{api})
   sichss decode --hex <a captured Cx message>
   point a Kamailio I-CSCF/S-CSCF at {d} (see harness/kamailio/README.md)",
-        k = "<set>",
         ia = crate::demo::IMSI_A,
         ma = crate::demo::MSISDN_A,
         va = crate::demo::impi_a("001"),

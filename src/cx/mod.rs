@@ -19,6 +19,7 @@ pub mod error;
 pub mod lir;
 pub mod mar;
 pub mod ppr;
+pub mod requests;
 pub mod resolve;
 pub mod rtr;
 pub mod sar;
@@ -271,7 +272,7 @@ pub(crate) fn invalid(avp: &Avp) -> CxError {
 }
 
 /// An optional text AVP that, when present, must not be empty.
-pub(crate) fn optional_str<'m>(req: &'m Message, key: AvpKey) -> Result<Option<&'m str>, CxError> {
+pub(crate) fn optional_str(req: &Message, key: AvpKey) -> Result<Option<&str>, CxError> {
     match req.find(key) {
         None => Ok(None),
         Some(avp) => match avp.as_str() {

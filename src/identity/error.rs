@@ -194,7 +194,7 @@ pub enum IdentityError {
         impu: String,
     },
     /// A local tel URI with no (or an empty) `phone-context` parameter (RFC 3966 §5.1.5).
-    #[error("tel URI {impu:?} is a local number and must carry a phone-context (e.g. tel:1234;phone-context=+86)")]
+    #[error("tel URI {impu:?} has an empty phone-context (give one, e.g. tel:1234;phone-context=+86, or none)")]
     PhoneContext {
         /// The public identity as given.
         impu: String,

@@ -47,9 +47,9 @@ impl fmt::Display for ImpuScheme {
 ///   user part is kept as written, and the scheme's default port (5060 for `sip`, 5061 for
 ///   `sips`) is dropped; other ports stay;
 /// - tel: the visual separators `-` `.` `(` `)` are removed and the parameters dropped.
-///   A global number is `+` and digits; a local number (digits, `*`, `#`) must carry a
-///   `phone-context`, which is checked but left out of the key (a deployment has one
-///   context, so local numbers do not collide).
+///   A global number is `+` and digits; a local number is digits, `*` and `#`, with or
+///   without a `phone-context` (left out of the key: a deployment has one context, so
+///   local numbers do not collide; real CSCFs send local numbers without one).
 ///
 /// Percent-escapes in the user part are not decoded, and `sip:+…;user=phone` and
 /// `tel:+…` stay two keys: the HSS stores each IMPU as provisioned.
@@ -236,12 +236,15 @@ fn parse_tel(s: &str, rest: &str) -> Result<Impu, IdentityError> {
         if !local_ok {
             return Err(IdentityError::LocalNumber { impu: s.to_owned() });
         }
-        let has_context = parts.any(|p| {
+        // RFC 3966 asks a local number for a phone-context, but real I-CSCFs send local
+        // tel URIs without one (open5gs' VoLTE capture: `tel:0198765432100`); accepted,
+        // since a deployment has one numbering context. An empty one is still an error.
+        let empty_context = parts.any(|p| {
             p.split_once('=').is_some_and(|(name, value)| {
-                name.eq_ignore_ascii_case("phone-context") && !value.is_empty()
+                name.eq_ignore_ascii_case("phone-context") && value.is_empty()
             })
         });
-        if !has_context {
+        if empty_context {
             return Err(IdentityError::PhoneContext { impu: s.to_owned() });
         }
     }

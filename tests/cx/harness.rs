@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 
-use sichss::codec::{
-    codes, decode_message, validate, ApplicationId, Avp, CommandCode, Message, VENDOR_3GPP,
-};
+use sichss::codec::{codes, decode_message, validate, Avp, Message};
+use sichss::cx::requests::CscfRequests;
 use sichss::cx::{CxApp, CxConfig};
 use sichss::demo;
 use sichss::dict::Dictionary;
@@ -124,38 +123,19 @@ impl Answer {
     }
 }
 
-static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+fn icscf() -> &'static CscfRequests {
+    static B: std::sync::OnceLock<CscfRequests> = std::sync::OnceLock::new();
+    B.get_or_init(|| CscfRequests::new(ICSCF_HOST, REALM))
+}
 
-fn request(cmd: CommandCode, from: &str) -> Message {
-    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Message::request(cmd, ApplicationId::CX, true, id, id.wrapping_mul(7))
-        .with(Avp::utf8(codes::SESSION_ID, format!("{from};1;{id}")))
-        .with(Avp::identity(codes::ORIGIN_HOST, from))
-        .with(Avp::identity(codes::ORIGIN_REALM, REALM))
-        .with(Avp::identity(codes::DESTINATION_REALM, REALM))
-        .with(Avp::grouped(
-            codes::VENDOR_SPECIFIC_APPLICATION_ID,
-            vec![
-                Avp::u32(codes::VENDOR_ID, VENDOR_3GPP),
-                Avp::u32(codes::AUTH_APPLICATION_ID, 16777216),
-            ],
-        ))
-        .with(Avp::enumerated(codes::AUTH_SESSION_STATE, 1))
+fn scscf() -> &'static CscfRequests {
+    static B: std::sync::OnceLock<CscfRequests> = std::sync::OnceLock::new();
+    B.get_or_init(|| CscfRequests::new(SCSCF_HOST, REALM))
 }
 
 /// UAR as the I-CSCF sends it (User-Authorization-Type only when not REGISTRATION).
 pub fn uar(impi: &str, impu: &str, uat: u32) -> Message {
-    let mut m = request(CommandCode::USER_AUTHORIZATION, ICSCF_HOST)
-        .with(Avp::utf8(codes::USER_NAME, impi))
-        .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
-        .with(Avp::octets(
-            codes::VISITED_NETWORK_IDENTIFIER,
-            REALM.as_bytes().to_vec(),
-        ));
-    if uat != 0 {
-        m.push(Avp::enumerated(codes::USER_AUTHORIZATION_TYPE, uat as i32));
-    }
-    m
+    icscf().uar(impi, impu, uat)
 }
 
 /// MAR as the S-CSCF sends it.
@@ -166,16 +146,7 @@ pub fn mar(
     n: u32,
     authorization: Option<Vec<u8>>,
 ) -> Message {
-    let mut item = vec![Avp::utf8(codes::SIP_AUTHENTICATION_SCHEME, scheme)];
-    if let Some(a) = authorization {
-        item.push(Avp::octets(codes::SIP_AUTHORIZATION, a));
-    }
-    request(CommandCode::MULTIMEDIA_AUTH, SCSCF_HOST)
-        .with(Avp::utf8(codes::USER_NAME, impi))
-        .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
-        .with(Avp::u32(codes::SIP_NUMBER_AUTH_ITEMS, n))
-        .with(Avp::grouped(codes::SIP_AUTH_DATA_ITEM, item))
-        .with(Avp::utf8(codes::SERVER_NAME, SCSCF))
+    scscf().mar(impi, impu, SCSCF, scheme, n, authorization)
 }
 
 /// SAR as the S-CSCF sends it.
@@ -185,22 +156,12 @@ pub fn sar(impi: Option<&str>, impus: &[&str], sat: i32, udaa: i32) -> Message {
 
 /// SAR from a given S-CSCF Server-Name.
 pub fn sar_from(server: &str, impi: Option<&str>, impus: &[&str], sat: i32, udaa: i32) -> Message {
-    let mut m = request(CommandCode::SERVER_ASSIGNMENT, SCSCF_HOST);
-    for i in impus {
-        m.push(Avp::utf8(codes::PUBLIC_IDENTITY, *i));
-    }
-    m.push(Avp::utf8(codes::SERVER_NAME, server));
-    if let Some(i) = impi {
-        m.push(Avp::utf8(codes::USER_NAME, i));
-    }
-    m.push(Avp::enumerated(codes::SERVER_ASSIGNMENT_TYPE, sat));
-    m.push(Avp::enumerated(codes::USER_DATA_ALREADY_AVAILABLE, udaa));
-    m
+    scscf().sar(impi, impus, server, sat, udaa)
 }
 
 /// LIR as the I-CSCF sends it (only Public-Identity).
 pub fn lir(impu: &str) -> Message {
-    request(CommandCode::LOCATION_INFO, ICSCF_HOST).with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+    icscf().lir(impu)
 }
 
 /// The shared SIP IMPU of subscriber A.

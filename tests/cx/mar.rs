@@ -18,7 +18,7 @@ fn usim() -> Milenage {
     )
 }
 
-fn bytes<'a>(item: &'a Avp, key: sichss::codec::AvpKey) -> &'a [u8] {
+fn bytes(item: &Avp, key: sichss::codec::AvpKey) -> &[u8] {
     item.find(key).and_then(Avp::as_bytes).expect("AVP present")
 }
 

@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sichss::client::{Client, ClientConfig, IncomingRequest};
-use sichss::codec::{codes, ApplicationId, Avp, CommandCode, Message, VENDOR_3GPP};
+use sichss::codec::Message;
+use sichss::cx::requests::CscfRequests;
 use sichss::demo;
 
 pub const SCSCF: &str = "sip:127.0.0.1:6060";
@@ -159,78 +160,30 @@ pub fn service_state(view: &serde_json::Value, sic: &str) -> String {
         .unwrap_or_else(|| "ABSENT".into())
 }
 
-fn request(cmd: CommandCode, from: &str) -> Message {
-    Message::request(cmd, ApplicationId::CX, true, 0, 0)
-        .with(Avp::utf8(
-            codes::SESSION_ID,
-            format!("{from};{}", rand_id()),
-        ))
-        .with(Avp::grouped(
-            codes::VENDOR_SPECIFIC_APPLICATION_ID,
-            vec![
-                Avp::u32(codes::VENDOR_ID, VENDOR_3GPP),
-                Avp::u32(codes::AUTH_APPLICATION_ID, 16777216),
-            ],
-        ))
-        .with(Avp::enumerated(codes::AUTH_SESSION_STATE, 1))
-        .with(Avp::identity(codes::ORIGIN_HOST, from))
-        .with(Avp::identity(codes::ORIGIN_REALM, REALM))
-        .with(Avp::identity(codes::DESTINATION_REALM, REALM))
+fn icscf() -> &'static CscfRequests {
+    static B: std::sync::OnceLock<CscfRequests> = std::sync::OnceLock::new();
+    B.get_or_init(|| CscfRequests::new("icscf.ims.mnc001.mcc460.3gppnetwork.org", REALM))
 }
 
-fn rand_id() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    N.fetch_add(1, Ordering::Relaxed)
+fn scscf() -> &'static CscfRequests {
+    static B: std::sync::OnceLock<CscfRequests> = std::sync::OnceLock::new();
+    B.get_or_init(|| CscfRequests::new(SCSCF_HOST, REALM))
 }
 
 pub fn uar(impi: &str, impu: &str, uat: i32) -> Message {
-    let mut m = request(
-        CommandCode::USER_AUTHORIZATION,
-        "icscf.ims.mnc001.mcc460.3gppnetwork.org",
-    )
-    .with(Avp::utf8(codes::USER_NAME, impi))
-    .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
-    .with(Avp::octets(
-        codes::VISITED_NETWORK_IDENTIFIER,
-        REALM.as_bytes().to_vec(),
-    ));
-    if uat != 0 {
-        m.push(Avp::enumerated(codes::USER_AUTHORIZATION_TYPE, uat));
-    }
-    m
+    icscf().uar(impi, impu, uat as u32)
 }
 
 pub fn mar(impi: &str, impu: &str) -> Message {
-    request(CommandCode::MULTIMEDIA_AUTH, SCSCF_HOST)
-        .with(Avp::utf8(codes::USER_NAME, impi))
-        .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
-        .with(Avp::u32(codes::SIP_NUMBER_AUTH_ITEMS, 1))
-        .with(Avp::grouped(
-            codes::SIP_AUTH_DATA_ITEM,
-            vec![Avp::utf8(
-                codes::SIP_AUTHENTICATION_SCHEME,
-                "Digest-AKAv1-MD5",
-            )],
-        ))
-        .with(Avp::utf8(codes::SERVER_NAME, SCSCF))
+    scscf().mar(impi, impu, SCSCF, "Digest-AKAv1-MD5", 1, None)
 }
 
 pub fn sar(impi: &str, impu: &str, sat: i32) -> Message {
-    request(CommandCode::SERVER_ASSIGNMENT, SCSCF_HOST)
-        .with(Avp::utf8(codes::USER_NAME, impi))
-        .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
-        .with(Avp::utf8(codes::SERVER_NAME, SCSCF))
-        .with(Avp::enumerated(codes::SERVER_ASSIGNMENT_TYPE, sat))
-        .with(Avp::enumerated(codes::USER_DATA_ALREADY_AVAILABLE, 0))
+    scscf().sar(Some(impi), &[impu], SCSCF, sat, 0)
 }
 
 pub fn lir(impu: &str) -> Message {
-    request(
-        CommandCode::LOCATION_INFO,
-        "icscf.ims.mnc001.mcc460.3gppnetwork.org",
-    )
-    .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+    icscf().lir(impu)
 }
 
 /// Result as ("rc"|"exp", code).

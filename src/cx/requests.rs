@@ -1,0 +1,151 @@
+//! Cx requests as Kamailio's I-CSCF and S-CSCF send them (TS 29.229 §6.1; kamailio.md §4):
+//! the client side of UAR, MAR, SAR and LIR, for tests, `sichss bench`-style drivers and
+//! replays. Header R+P, application Cx, Session-Id first, then Origin-Host/Realm,
+//! Destination-Realm, Vendor-Specific-Application-Id and Auth-Session-State.
+//!
+//! Pure: builds [`Message`]s, sends nothing.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::codec::{codes, ApplicationId, Avp, CommandCode, Message};
+
+use super::vsai;
+
+/// Builds requests from one CSCF (Origin-Host) to the HSS's realm.
+#[derive(Debug)]
+pub struct CscfRequests {
+    /// Origin-Host of the requests.
+    pub origin_host: String,
+    /// Origin-Realm and Destination-Realm.
+    pub realm: String,
+    next: AtomicU32,
+}
+
+impl CscfRequests {
+    /// A builder for the CSCF `origin_host` in `realm`.
+    pub fn new(origin_host: impl Into<String>, realm: impl Into<String>) -> Self {
+        CscfRequests {
+            origin_host: origin_host.into(),
+            realm: realm.into(),
+            next: AtomicU32::new(1),
+        }
+    }
+
+    /// The common part: header (fresh hop-by-hop and end-to-end ids), Session-Id,
+    /// Origin-Host/Realm, Destination-Realm, VSAI and Auth-Session-State.
+    pub fn base(&self, cmd: CommandCode) -> Message {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        Message::request(cmd, ApplicationId::CX, true, id, id.wrapping_mul(7919))
+            .with(Avp::utf8(
+                codes::SESSION_ID,
+                format!("{};{};{id}", self.origin_host, std::process::id()),
+            ))
+            .with(Avp::identity(codes::ORIGIN_HOST, &self.origin_host))
+            .with(Avp::identity(codes::ORIGIN_REALM, &self.realm))
+            .with(Avp::identity(codes::DESTINATION_REALM, &self.realm))
+            .with(vsai())
+            .with(Avp::enumerated(codes::AUTH_SESSION_STATE, 1))
+    }
+
+    /// UAR (I-CSCF): User-Authorization-Type only when not REGISTRATION (0), as Kamailio.
+    pub fn uar(&self, impi: &str, impu: &str, uat: u32) -> Message {
+        let mut m = self
+            .base(CommandCode::USER_AUTHORIZATION)
+            .with(Avp::utf8(codes::USER_NAME, impi))
+            .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+            .with(Avp::octets(
+                codes::VISITED_NETWORK_IDENTIFIER,
+                self.realm.as_bytes().to_vec(),
+            ));
+        if uat != 0 {
+            m.push(Avp::enumerated(codes::USER_AUTHORIZATION_TYPE, uat as i32));
+        }
+        m
+    }
+
+    /// MAR (S-CSCF) for `n` items of `scheme`, with SIP-Authorization (RAND‖AUTS) on resync.
+    pub fn mar(
+        &self,
+        impi: &str,
+        impu: &str,
+        server_name: &str,
+        scheme: &str,
+        n: u32,
+        authorization: Option<Vec<u8>>,
+    ) -> Message {
+        let mut item = vec![Avp::utf8(codes::SIP_AUTHENTICATION_SCHEME, scheme)];
+        if let Some(a) = authorization {
+            item.push(Avp::octets(codes::SIP_AUTHORIZATION, a));
+        }
+        self.base(CommandCode::MULTIMEDIA_AUTH)
+            .with(Avp::utf8(codes::USER_NAME, impi))
+            .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+            .with(Avp::u32(codes::SIP_NUMBER_AUTH_ITEMS, n))
+            .with(Avp::grouped(codes::SIP_AUTH_DATA_ITEM, item))
+            .with(Avp::utf8(codes::SERVER_NAME, server_name))
+    }
+
+    /// SAR (S-CSCF) with this Server-Assignment-Type and User-Data-Already-Available.
+    pub fn sar(
+        &self,
+        impi: Option<&str>,
+        impus: &[&str],
+        server_name: &str,
+        sat: i32,
+        udaa: i32,
+    ) -> Message {
+        let mut m = self.base(CommandCode::SERVER_ASSIGNMENT);
+        for i in impus {
+            m.push(Avp::utf8(codes::PUBLIC_IDENTITY, *i));
+        }
+        m.push(Avp::utf8(codes::SERVER_NAME, server_name));
+        if let Some(i) = impi {
+            m.push(Avp::utf8(codes::USER_NAME, i));
+        }
+        m.push(Avp::enumerated(codes::SERVER_ASSIGNMENT_TYPE, sat));
+        m.push(Avp::enumerated(codes::USER_DATA_ALREADY_AVAILABLE, udaa));
+        m
+    }
+
+    /// LIR (I-CSCF): only Public-Identity, as Kamailio sends it.
+    pub fn lir(&self, impu: &str) -> Message {
+        self.base(CommandCode::LOCATION_INFO)
+            .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{decode_message, validate};
+    use crate::dict::Dictionary;
+
+    #[test]
+    fn builds_requests_that_obey_the_cx_grammar() {
+        let i = CscfRequests::new("icscf.example.org", "example.org");
+        let d = Dictionary::builtin();
+        for m in [
+            i.uar("a@example.org", "sip:a@example.org", 0),
+            i.uar("a@example.org", "sip:a@example.org", 1),
+            i.mar(
+                "a@example.org",
+                "sip:a@example.org",
+                "sip:s",
+                "Digest-AKAv1-MD5",
+                1,
+                None,
+            ),
+            i.sar(Some("a@example.org"), &["sip:a@example.org"], "sip:s", 1, 0),
+            i.sar(None, &["sip:a@example.org", "tel:+1"], "sip:s", 5, 0),
+            i.lir("tel:+1"),
+        ] {
+            let d2 = decode_message(&m.encode(), d).unwrap();
+            validate(&d2, d).unwrap();
+            assert!(d2.header.is_request() && d2.header.is_proxiable());
+        }
+        let a = i.lir("tel:+1");
+        let b = i.lir("tel:+1");
+        assert_ne!(a.header.hop_by_hop, b.header.hop_by_hop);
+        assert_ne!(a.session_id(), b.session_id());
+    }
+}
