@@ -19,7 +19,7 @@ pub struct MigrateArgs {
 /// The URL is not a PostgreSQL URL, or the database refuses a migration.
 pub async fn run(args: MigrateArgs) -> Result<String, String> {
     let location = match StoreLocation::parse(&args.store).map_err(|e| e.to_string())? {
-        StoreLocation::Postgres(l) => l,
+        StoreLocation::Postgres(l) => *l,
         StoreLocation::Sled(_) => {
             return Err("store.url: a sled store has no schema to migrate; \
                         give a postgres://… URL"

@@ -24,7 +24,7 @@ pub enum StoreLocation {
     /// The embedded sled store in this directory.
     Sled(PathBuf),
     /// A PostgreSQL database (shared by several nodes).
-    Postgres(PgLocation),
+    Postgres(Box<PgLocation>),
 }
 
 impl fmt::Debug for StoreLocation {
@@ -59,7 +59,7 @@ impl StoreLocation {
             return Ok(StoreLocation::Sled(PathBuf::from(dir)));
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            return PgLocation::parse(s).map(StoreLocation::Postgres);
+            return PgLocation::parse(s).map(|l| StoreLocation::Postgres(Box::new(l)));
         }
         Err(StoreError::Invalid {
             field: "store.url".to_owned(),
@@ -78,7 +78,7 @@ pub enum AnyStore {
     /// Embedded sled.
     Sled(SledStore),
     /// PostgreSQL.
-    Postgres(PgStore),
+    Postgres(Box<PgStore>),
 }
 
 impl AnyStore {
@@ -90,7 +90,9 @@ impl AnyStore {
     pub async fn open(location: &StoreLocation, pool_size: usize) -> Result<AnyStore, StoreError> {
         match location {
             StoreLocation::Sled(dir) => SledStore::open(dir).map(AnyStore::Sled),
-            StoreLocation::Postgres(l) => PgStore::open(l, pool_size).await.map(AnyStore::Postgres),
+            StoreLocation::Postgres(l) => PgStore::open(l, pool_size)
+                .await
+                .map(|s| AnyStore::Postgres(Box::new(s))),
         }
     }
 
@@ -174,7 +176,7 @@ mod tests {
     fn parses_both_forms_and_names_them_when_neither() {
         assert!(matches!(
             StoreLocation::parse("sled:/var/lib/sichss").unwrap(),
-            StoreLocation::Sled(p) if p == PathBuf::from("/var/lib/sichss")
+            StoreLocation::Sled(p) if p == std::path::Path::new("/var/lib/sichss")
         ));
         let pg = StoreLocation::parse("postgres://hss:pw@127.0.0.1/ims").unwrap();
         assert_eq!(pg.to_string(), "postgres://hss:***@127.0.0.1/ims");
