@@ -213,3 +213,63 @@ async fn two_nodes_share_per_service_state_and_forward_rtr_to_the_scscf_node() {
     // Both nodes left the cluster.
     assert_eq!(published(&url, SCSCF_HOST).await, 0);
 }
+
+/// Runs the `sichss` admin CLI against a node.
+fn cli(hss: &Hss, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sichss"))
+        .arg("--api")
+        .arg(format!("http://{}", hss.api))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sichss {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_a_store_from_sled_to_postgres_and_back_with_export_and_import() {
+    let Some(url) = pg::fresh_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let file = |n: &str| dir.path().join(n).display().to_string();
+
+    // A sled node with the demo subscribers, one of them registered.
+    let sled = Hss::start(&dir.path().join("sled"), &[]);
+    bounded(async {
+        let (c, _rx) = sled.scscf().await;
+        register(&c, &demo::impi_a("002"), &sip_a(), 1).await;
+        c.close().await.unwrap();
+    })
+    .await;
+    cli(&sled, &["export", &file("from-sled.jsonl")]);
+    let before = sled.get_json(&format!("/subscribers/{}", demo::IMSI_A));
+    assert!(sled.stop().success());
+
+    // Into PostgreSQL: the same records, the same state, and it serves them.
+    let pg_node = Hss::start_on_store(&dir.path().join("pg"), &url, &[]);
+    cli(&pg_node, &["import", &file("from-sled.jsonl")]);
+    cli(&pg_node, &["export", &file("from-pg.jsonl")]);
+    let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
+    assert_eq!(read("from-sled.jsonl"), read("from-pg.jsonl"));
+    let view = pg_node.get_json(&format!("/subscribers/{}", demo::IMSI_A));
+    assert_eq!(view, before);
+    assert_eq!(service_state(&view, "002"), "REGISTERED");
+    bounded(async {
+        let (c, _rx) = pg_node.scscf().await;
+        let a = c.request(lir(&sip_a())).await.unwrap();
+        assert_eq!(a.str(codes::SERVER_NAME), Some(SCSCF));
+        c.close().await.unwrap();
+    })
+    .await;
+    assert!(pg_node.stop().success());
+
+    // And back into a new sled store.
+    let back = Hss::start(&dir.path().join("back"), &[]);
+    cli(&back, &["import", &file("from-pg.jsonl")]);
+    cli(&back, &["export", &file("back.jsonl")]);
+    assert_eq!(read("back.jsonl"), read("from-sled.jsonl"));
+    assert!(back.stop().success());
+}
