@@ -162,8 +162,34 @@ async fn two_nodes_share_per_service_state_and_forward_rtr_to_the_scscf_node() {
             assert_eq!(service_state(&view, "002"), "NOT_REGISTERED");
         }
 
-        // Unsubscribing VoLTE on node 2 while it is registered through node 1: RTR again.
+        // A profile change made on node 2 while VoLTE is registered through node 1: PPR.
         register(&c1, &demo::impi_a("001"), &sip_a(), 1).await;
+        let answerer = tokio::spawn(async move {
+            let ppr = answer_next(&mut rx1).await;
+            (ppr, rx1)
+        });
+        let url2 = two.url(&format!(
+            "/subscribers/{}/services/001/profile",
+            demo::IMSI_A
+        ));
+        let body: serde_json::Value = tokio::task::spawn_blocking(move || {
+            ureq::put(&url2)
+                .send_json(serde_json::json!({
+                    "ifcs": [{"priority": 0, "application_server": {"server_name": "sip:as.example.com"}}],
+                    "barred_impus": []
+                }))
+                .unwrap()
+                .into_json()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let (ppr, mut rx1) = answerer.await.unwrap();
+        assert_eq!(ppr.header.command, CommandCode::PUSH_PROFILE);
+        assert_eq!(ppr.str(codes::USER_NAME), Some(demo::impi_a("001").as_str()));
+        assert_eq!(body["ppr"]["result_code"], 2001, "{body}");
+
+        // Unsubscribing VoLTE on node 2 while it is registered through node 1: RTR again.
         let answerer = tokio::spawn(async move { answer_next(&mut rx1).await });
         let body = api(
             "DELETE",
