@@ -653,10 +653,17 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Out>) {
             Out::Frame(f) => batch.extend_from_slice(&f),
             Out::Shutdown => stop = true,
         }
+        // Gather what else is queued; when nothing is, let the other tasks of this worker
+        // run once first, so that requests made in the same instant share one write.
+        let mut yielded = false;
         while !stop && batch.len() < WRITE_BATCH {
             match rx.try_recv() {
                 Ok(Out::Frame(f)) => batch.extend_from_slice(&f),
                 Ok(Out::Shutdown) => stop = true,
+                Err(mpsc::error::TryRecvError::Empty) if !yielded => {
+                    yielded = true;
+                    tokio::task::yield_now().await;
+                }
                 Err(_) => break,
             }
         }

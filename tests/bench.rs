@@ -131,6 +131,23 @@ async fn reregister_run_refreshes_and_locates_registered_services() {
     .await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_run_sends_no_more_than_the_rate_allows() {
+    bounded(async {
+        let null = NullServer::start(loopback0(), DEFAULT_REALM).await.unwrap();
+        let mut args = small(null.local_addr(), Scenario::Reregister);
+        args.rate = Some(300);
+        let r = bench::run(args).await.unwrap();
+        assert_sane(&r, &["SAR", "LIR"]);
+        assert_eq!(r.rate, Some(300));
+        // One slot every 1/300 s from the start; the run ends with the flows under way.
+        let bound = (300.0 * r.elapsed_s).ceil() as u64 + 1;
+        assert!(r.requests <= bound, "{} requests > {bound}", r.requests);
+        null.stop().await;
+    })
+    .await
+}
+
 /// The null application, except that every SAR gets 5001 DIAMETER_ERROR_USER_UNKNOWN.
 struct WrongSar(NullApp);
 
@@ -324,7 +341,7 @@ async fn mixed_run_against_sichss_serve_gets_no_wrong_answer() {
     bounded(async {
         let mut args = small(hss.diameter, Scenario::Mixed);
         args.subscribers = 20;
-        args.api = Some(format!("http://{}", hss.api));
+        args.provision_api = Some(format!("http://{}", hss.api));
         args.import_batch = 8;
         args.server_pid = Some(hss.child.id());
         let r = bench::run(args).await.unwrap();

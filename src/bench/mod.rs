@@ -16,7 +16,9 @@
 //!    once) and goes round its services, one flow at a time. Every request takes one of the
 //!    connection's W permits (a semaphore), so at most W requests are in flight on it.
 //! 4. For `reregister` and `mixed`, an untimed setup pass registers every service first.
-//! 5. The timed run lasts `--duration`; a line of progress goes to stderr every second.
+//! 5. The timed run lasts `--duration`, as fast as answers come back or, with `--rate R`,
+//!    paced at R requests per second over all connections (to measure latency below the
+//!    saturation point); a line of progress goes to stderr every second.
 //! 6. The connections close with DPR/DPA; the [`Report`] is printed as text or, with
 //!    `--json`, as one JSON object (see [`report`] for its fields).
 //!
@@ -120,7 +122,7 @@ pub struct BenchArgs {
     pub json: bool,
     /// Provisioning API to import the population through first (`http://host:port`).
     #[arg(long = "provision-api", value_name = "URL")]
-    pub api: Option<String>,
+    pub provision_api: Option<String>,
     /// Bearer token for the provisioning API.
     #[arg(long, value_name = "TOKEN", env = "SICHSS_API_TOKEN")]
     pub api_token: Option<String>,
@@ -139,6 +141,10 @@ pub struct BenchArgs {
     /// Process id of the server, to report its CPU time and memory (Linux /proc).
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
+    /// Pace the run at this many requests per second over all connections (the window
+    /// still bounds what is in flight); without it, as fast as the answers come back.
+    #[arg(long, value_name = "REQUESTS_PER_S")]
+    pub rate: Option<u64>,
     /// Longest wait for one answer.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub timeout: Duration,
@@ -168,13 +174,14 @@ impl BenchArgs {
             duration: None,
             scenario: Scenario::Mixed,
             json: false,
-            api: None,
+            provision_api: None,
             api_token: None,
             import_batch: 10_000,
             provision_only: false,
             imsi_base: "001010000000000".into(),
             realm: DEFAULT_REALM.into(),
             server_pid: None,
+            rate: None,
             timeout: Duration::from_secs(5),
             setup_timeout: Duration::from_secs(300),
             seed: 1,
@@ -307,6 +314,12 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     }
     let pop = Population::new(&args.imsi_base, args.subscribers)?;
     let duration = args.duration.unwrap_or(Duration::from_secs(10));
+    if args.rate == Some(0) {
+        return Err(BenchError::Invalid {
+            setting: "--rate",
+            problem: "at least 1 request per second".into(),
+        });
+    }
     let mut report = Report {
         schema: SCHEMA,
         mode: "load",
@@ -316,10 +329,11 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         window: args.window,
         subscribers: args.subscribers,
         duration_s: duration.as_secs_f64(),
+        rate: args.rate,
         ..Report::default()
     };
 
-    if let Some(api) = &args.api {
+    if let Some(api) = &args.provision_api {
         if !args.quiet {
             eprintln!(
                 "provisioning {} subscribers through {api}/import",
@@ -375,6 +389,12 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     let server_before = args.server_pid.and_then(|p| procfs::cpu_seconds(Some(p)));
     let client_before = procfs::cpu_seconds(None);
     let started = Instant::now();
+    if let Some(rate) = args.rate {
+        let pacer = Arc::new(Pacer::new(rate, started));
+        for l in &mut lanes {
+            l.pacer = Some(Arc::clone(&pacer));
+        }
+    }
     let progress = (!args.quiet).then(|| tokio::spawn(progress(Arc::clone(&live), started)));
     let (_lanes, stats) = run_lanes(lanes, Phase::Run, started + duration, &live).await;
     let elapsed = started.elapsed();
@@ -473,6 +493,7 @@ struct Slot {
 /// One sequential driver of flows on one connection.
 struct Lane {
     client: Client,
+    pacer: Option<Arc<Pacer>>,
     window: Arc<Semaphore>,
     req: Requests,
     subs: Vec<Identities>,
@@ -520,6 +541,7 @@ fn build_lanes(
                 .collect();
             lanes.push(Lane {
                 client: client.clone(),
+                pacer: None,
                 window: Arc::clone(&window),
                 req: Requests::new(&client.config().origin_host, &args.realm, w),
                 subs,
@@ -693,6 +715,9 @@ impl Lane {
     }
 
     async fn step(&mut self, cmd: Cmd, msg: Message, expect: Expect, live: &Live) -> Step {
+        if let Some(p) = &self.pacer {
+            p.wait().await;
+        }
         // The semaphore is never closed: acquiring only waits.
         let _permit = self.window.acquire().await;
         let t0 = Instant::now();
@@ -736,6 +761,35 @@ impl Lane {
                 failed(&mut self.stats, format!("client error: {e}"));
                 Step::Closed
             }
+        }
+    }
+}
+
+/// Spaces requests evenly at a fixed rate: each request takes the next slot of a shared
+/// schedule and waits for it (slots already past are taken at once, so a server slower
+/// than the rate is driven as fast as it answers).
+struct Pacer {
+    start: tokio::time::Instant,
+    interval_ns: u64,
+    next_ns: std::sync::atomic::AtomicU64,
+}
+
+impl Pacer {
+    fn new(rate: u64, start: Instant) -> Self {
+        Pacer {
+            start: tokio::time::Instant::from_std(start),
+            interval_ns: 1_000_000_000 / rate.max(1),
+            next_ns: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = self
+            .next_ns
+            .fetch_add(self.interval_ns, std::sync::atomic::Ordering::Relaxed);
+        let at = self.start + Duration::from_nanos(slot);
+        if at > tokio::time::Instant::now() {
+            tokio::time::sleep_until(at).await;
         }
     }
 }
@@ -792,6 +846,29 @@ mod tests {
         assert!(Cli::try_parse_from(["sichss"]).is_err(), "--to is required");
         let cli = Cli::parse_from(["sichss", "--null-server", "127.0.0.1:0", "--duration", "1s"]);
         assert!(cli.bench.null_server.is_some());
+    }
+
+    #[test]
+    fn root_command_line_keeps_the_admin_api_apart_from_provisioning() {
+        use clap::Parser;
+        // The admin flags are global: `--api` must not fill `--provision-api`.
+        let cli = crate::cli::Cli::parse_from(["sichss", "bench", "--to", "127.0.0.1:3868"]);
+        let crate::cli::Command::Bench(b) = cli.command else {
+            panic!("not the bench command");
+        };
+        assert_eq!(b.provision_api, None);
+        let cli = crate::cli::Cli::parse_from([
+            "sichss",
+            "bench",
+            "--to",
+            "127.0.0.1:3868",
+            "--provision-api",
+            "http://127.0.0.1:9",
+        ]);
+        let crate::cli::Command::Bench(b) = cli.command else {
+            panic!("not the bench command");
+        };
+        assert_eq!(b.provision_api.as_deref(), Some("http://127.0.0.1:9"));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //!   "connections": 16, "window": 32, "subscribers": 10000,
 //!   "duration_s": 10.0,                 // asked for
 //!   "elapsed_s": 10.003,                // measured, first request to last answer
+//!   "rate": null | 25000,               // --rate, the pace asked for
 //!   "requests": 512345, "requests_per_s": 51220.1,
 //!   "registrations": 12000, "registrations_per_s": 1199.6,   // whole UAR→MAR→SAR flows
 //!   "commands": { "UAR": {"count", "per_s", "latency_us": {…}}, "MAR": …, "SAR": …, "LIR": … },
@@ -289,6 +290,8 @@ pub struct Report {
     pub duration_s: f64,
     /// Measured duration, seconds.
     pub elapsed_s: f64,
+    /// The pace asked for with `--rate` (requests per second), if any.
+    pub rate: Option<u64>,
     /// Requests answered in the run.
     pub requests: u64,
     /// Requests per second.
@@ -481,6 +484,7 @@ mod tests {
             "subscribers",
             "duration_s",
             "elapsed_s",
+            "rate",
             "requests",
             "requests_per_s",
             "registrations",
