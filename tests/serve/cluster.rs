@@ -299,3 +299,45 @@ async fn moves_a_store_from_sled_to_postgres_and_back_with_export_and_import() {
     assert_eq!(read("back.jsonl"), read("from-sled.jsonl"));
     assert!(back.stop().success());
 }
+
+/// `sichss serve` with these arguments must fail to start; returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sichss"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "sichss serve {args:?} started");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn refuses_a_bad_or_unreachable_store_url_without_showing_the_password() {
+    let e = refused(&["--store", "postgress://hss:s3cret@db.example.org/ims"]);
+    assert!(e.contains("store.url"), "{e}");
+    assert!(
+        e.contains("sled:DIR") && e.contains("postgres://[user[:password]@]host"),
+        "{e}"
+    );
+    assert!(!e.contains("s3cret"), "{e}");
+
+    let e = refused(&[
+        "--store",
+        "postgres://hss:s3cret@127.0.0.1:1/ims?connect_timeout=2",
+    ]);
+    assert!(e.contains("postgres://hss:***@127.0.0.1:1/ims"), "{e}");
+    assert!(e.contains("is the server up"), "{e}");
+    assert!(!e.contains("s3cret"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let e = refused(&["--data", &data, "--store", "postgres://hss@127.0.0.1/ims"]);
+    assert!(e.contains("not both"), "{e}");
+}
