@@ -16,6 +16,8 @@
 //! - [`app`]: the [`app::Application`] trait, the seam between the server and Cx.
 //! - [`server`]: the only networking module (tokio): listeners, connections, the
 //!   [`server::Peers`] registry for HSS-initiated requests, graceful shutdown.
+//! - [`tls`]: TLS from PEM files (rustls): Diameter over TLS, HTTPS for the API, mutual
+//!   TLS, the client side for the Diameter client and the admin CLI.
 //! - [`serve`]: the composition root of `sichss serve`.
 //! - [`cli`]: the command line.
 //! - [`config`]: the TOML configuration with its defaults.
@@ -54,4 +56,5 @@ pub mod peer;
 pub mod serve;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod ue;

@@ -16,6 +16,7 @@ use crate::dict::Dictionary;
 use crate::peer::{AllowEntry, Allowlist, LocalIdentity};
 use crate::server::{PeerError, Peers, Server, ServerConfig};
 use crate::store::any::{AnyStore, StoreLocation};
+use crate::store::secrets::{EncryptingStore, SecretsKey};
 use crate::store::SubscriberStore;
 
 /// Flags of `sichss serve`; each overrides the configuration file, and each has an
@@ -51,10 +52,36 @@ pub struct ServeArgs {
     /// S-CSCF SIP URI named in Server-Capabilities [default: sip:127.0.0.1:6060].
     #[arg(long, env = "SICHSS_DEFAULT_SCSCF")]
     pub default_scscf: Option<String>,
+    /// Diameter over TLS listen address(es) (TLS from the first byte, RFC 6733 §13; 5658
+    /// by convention), beside the TCP ones; needs --tls-cert and --tls-key.
+    #[arg(long, env = "SICHSS_TLS_LISTEN", value_delimiter = ',')]
+    pub tls_listen: Vec<SocketAddr>,
+    /// PEM certificate chain for Diameter over TLS (leaf first).
+    #[arg(long, env = "SICHSS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SICHSS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM file of CAs whose client certificates Diameter peers must present (mutual TLS).
+    #[arg(long, env = "SICHSS_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// PEM certificate chain: serve the provisioning API over HTTPS.
+    #[arg(long, env = "SICHSS_ADMIN_TLS_CERT")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// PEM private key of --admin-tls-cert.
+    #[arg(long, env = "SICHSS_ADMIN_TLS_KEY")]
+    pub admin_tls_key: Option<PathBuf>,
+    /// File with the 32-octet key (64 hex digits or base64) that encrypts K, OPc, OP and
+    /// passwords at rest. The key itself may instead be given in SICHSS_SECRETS_KEY.
+    #[arg(long, env = "SICHSS_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
     /// Provision the demo subscribers if absent, and print how to try them.
     #[arg(long)]
     pub demo: bool,
 }
+
+/// The environment variable that may hold the secrets key itself (not a file).
+pub const SECRETS_KEY_ENV: &str = "SICHSS_SECRETS_KEY";
 
 /// Why `sichss serve` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +125,17 @@ pub enum ServeError {
     /// The store failed while provisioning the demo.
     #[error("provisioning the demo subscribers: {0}")]
     Demo(crate::store::StoreError),
+    /// A TLS certificate, key or CA file is unusable.
+    #[error("{setting}: {error}")]
+    Tls {
+        /// The settings at fault, e.g. `[diameter.tls] / --tls-cert, --tls-key, --tls-client-ca`.
+        setting: &'static str,
+        /// Why.
+        error: crate::tls::TlsError,
+    },
+    /// The secrets key is missing, unreadable or does not fit the store.
+    #[error("{0}")]
+    Secrets(String),
 }
 
 impl ServeArgs {
@@ -143,6 +181,27 @@ impl ServeArgs {
         }
         if let Some(s) = &self.default_scscf {
             c.cx.default_scscf = s.clone();
+        }
+        if !self.tls_listen.is_empty() {
+            c.diameter.tls.listen = self.tls_listen.clone();
+        }
+        if let Some(p) = &self.tls_cert {
+            c.diameter.tls.cert = Some(p.clone());
+        }
+        if let Some(p) = &self.tls_key {
+            c.diameter.tls.key = Some(p.clone());
+        }
+        if let Some(p) = &self.tls_client_ca {
+            c.diameter.tls.client_ca = Some(p.clone());
+        }
+        if let Some(p) = &self.admin_tls_cert {
+            c.admin.tls.cert = Some(p.clone());
+        }
+        if let Some(p) = &self.admin_tls_key {
+            c.admin.tls.key = Some(p.clone());
+        }
+        if let Some(p) = &self.secrets_key_file {
+            c.store.secrets_key_file = Some(p.clone());
         }
         c.check()?;
         Ok(c)
@@ -261,6 +320,61 @@ fn allowlist(c: &Config) -> Result<Allowlist, ConfigError> {
     Ok(Allowlist { entries })
 }
 
+/// The secrets key from `[store] secrets_key_file` (or its flag), else from the
+/// SICHSS_SECRETS_KEY environment variable (`env_key`); `None` when neither is given.
+///
+/// # Errors
+/// [`ServeError::Secrets`]: both given, or the key unreadable or malformed.
+pub fn secrets_key(cfg: &Config, env_key: Option<&str>) -> Result<Option<SecretsKey>, ServeError> {
+    let env_key = env_key.filter(|k| !k.trim().is_empty());
+    match (&cfg.store.secrets_key_file, env_key) {
+        (Some(_), Some(_)) => Err(ServeError::Secrets(format!(
+            "the secrets key is given twice, as a file (--secrets-key-file / [store] secrets_key_file) and in {SECRETS_KEY_ENV}: give one"
+        ))),
+        (Some(path), None) => SecretsKey::from_file(path)
+            .map(Some)
+            .map_err(|e| ServeError::Secrets(e.to_string())),
+        (None, Some(k)) => SecretsKey::parse(k, SECRETS_KEY_ENV)
+            .map(Some)
+            .map_err(|e| ServeError::Secrets(e.to_string())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The TLS settings of the Diameter listeners and of the API, when configured.
+type TlsConfigs = (
+    Option<Arc<rustls::ServerConfig>>,
+    Option<Arc<rustls::ServerConfig>>,
+);
+
+fn tls_configs(cfg: &Config) -> Result<TlsConfigs, ServeError> {
+    let t = &cfg.diameter.tls;
+    let diameter = match (&t.cert, &t.key, t.listen.is_empty()) {
+        (Some(cert), Some(key), false) => Some(
+            crate::tls::server_config(cert, key, t.client_ca.as_deref(), &[]).map_err(
+                |error| ServeError::Tls {
+                    setting: "Diameter TLS ([diameter.tls] cert/key/client_ca, --tls-cert/--tls-key/--tls-client-ca)",
+                    error,
+                },
+            )?,
+        ),
+        _ => None,
+    };
+    let a = &cfg.admin.tls;
+    let api = match (&a.cert, &a.key) {
+        (Some(cert), Some(key)) => Some(
+            crate::tls::server_config(cert, key, None, &[b"http/1.1"]).map_err(|error| {
+                ServeError::Tls {
+                    setting: "API TLS ([admin.tls] cert/key, --admin-tls-cert/--admin-tls-key)",
+                    error,
+                }
+            })?,
+        ),
+        _ => None,
+    };
+    Ok((diameter, api))
+}
+
 /// Runs the HSS until Ctrl-C or SIGTERM.
 ///
 /// # Errors
@@ -282,6 +396,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     let dict = Arc::new(dict);
 
+    let (diameter_tls, api_tls) = tls_configs(&cfg)?;
+    let key = secrets_key(&cfg, std::env::var(SECRETS_KEY_ENV).ok().as_deref())?;
+
     let location = cfg.store.location()?;
     let store = AnyStore::open(&location, cfg.store.pool_size)
         .await
@@ -295,6 +412,25 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
                 }
             },
         })?;
+    let store = EncryptingStore::new(store, key);
+    let check = store
+        .check_key()
+        .await
+        .map_err(|e| ServeError::Secrets(e.to_string()))?;
+    if store.encrypts() {
+        tracing::info!(
+            verified = check.encrypted_found,
+            "secrets encrypted at rest (AES-256-GCM)"
+        );
+        if check.plaintext_records > 0 {
+            tracing::warn!(
+                records = check.plaintext_records,
+                scanned = check.scanned,
+                "some subscribers still hold plaintext secrets; each is encrypted when next \
+                 written, or all at once with `sichss export` then `sichss import`"
+            );
+        }
+    }
     let store = Arc::new(store);
     if args.demo {
         provision_demo(store.as_ref()).await?;
@@ -315,6 +451,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         watchdog_tw: Duration::from_secs(cfg.diameter.watchdog_seconds.max(6)),
         request_timeout: Duration::from_millis(cfg.diameter.request_timeout_ms),
         max_in_flight_per_connection: cfg.diameter.max_in_flight_per_connection,
+        tls_listen: cfg.diameter.tls.listen.clone(),
+        tls: diameter_tls,
+        tls_handshake_timeout: Duration::from_millis(cfg.diameter.tls.handshake_timeout_ms),
         ..ServerConfig::new(LocalIdentity::new("x", "x"))
     };
     let service = Arc::new(CxService {
@@ -324,7 +463,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let server = Server::bind(server_cfg, service, dict.clone(), peers.clone())
         .await
         .map_err(ServeError::Bind)?;
-    let cluster = match store.postgres() {
+    let cluster = match store.inner().postgres() {
         None => None,
         Some(pg) => {
             let cluster = Cluster::join(
@@ -354,6 +493,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         }
     };
     let diameter_addrs = server.local_addrs();
+    let diameter_tls_addrs = server.tls_local_addrs();
 
     crate::api::check_listen(cfg.admin.listen, cfg.admin.token.as_deref())
         .map_err(ServeError::Admin)?;
@@ -395,11 +535,24 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         });
     }
 
-    let addrs: Vec<String> = diameter_addrs.iter().map(|a| a.to_string()).collect();
+    let join = |v: &[SocketAddr]| {
+        v.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // TLS fields only when configured, so existing readers of the line see what they did.
+    let mut tls_fields = String::new();
+    if !diameter_tls_addrs.is_empty() {
+        tls_fields.push_str(&format!(" diameter_tls={}", join(&diameter_tls_addrs)));
+    }
+    if api_tls.is_some() {
+        tls_fields.push_str(" api_scheme=https");
+    }
     // One line for people and scripts: tests read the bound ports from it.
     println!(
-        "sichss listening diameter={} api={} store={}{} subscribers={} startup_ms={}",
-        addrs.join(","),
+        "sichss listening diameter={} api={} store={}{} subscribers={} startup_ms={}{tls_fields}",
+        join(&diameter_addrs),
         api_addr,
         location,
         cluster
@@ -410,18 +563,27 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         started.elapsed().as_millis()
     );
     if args.demo {
-        print_demo_help(&diameter_addrs, api_addr);
+        let scheme = if api_tls.is_some() { "https" } else { "http" };
+        print_demo_help(&diameter_addrs, scheme, api_addr);
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-    let api = tokio::spawn(crate::api::serve(
-        api_listener,
-        api_state,
-        wait_stop(stop_rx.clone()),
-    ));
+    let api = match api_tls {
+        Some(tls) => tokio::spawn(crate::api::serve_tls(
+            api_listener,
+            tls,
+            api_state,
+            wait_stop(stop_rx.clone()),
+        )),
+        None => tokio::spawn(crate::api::serve(
+            api_listener,
+            api_state,
+            wait_stop(stop_rx.clone()),
+        )),
+    };
     let diameter = tokio::spawn(server.serve(wait_stop(stop_rx)));
 
     shutdown_signal().await;
@@ -478,7 +640,7 @@ async fn provision_demo<S: SubscriberStore>(store: &S) -> Result<(), ServeError>
     Ok(())
 }
 
-fn print_demo_help(diameter: &[SocketAddr], api: SocketAddr) {
+fn print_demo_help(diameter: &[SocketAddr], scheme: &str, api: SocketAddr) {
     let d = diameter.first().map(|a| a.to_string()).unwrap_or_default();
     println!(
         "\
@@ -489,7 +651,7 @@ demo subscribers provisioned (K <set>, OPc <set>, AMF 8000, SIP Digest password 
      shared IMPUs     sip:{ma}@{dom}  tel:{ma}
   B  IMSI {ib}  MSISDN {mb}  plain IMPI {pb}
 try:
-  sichss subscriber show --imsi {ia}          (API at http://{api})
+  sichss subscriber show --imsi {ia}          (API at {scheme}://{api})
   sichss decode --hex <a captured Cx message>
   point a Kamailio I-CSCF/S-CSCF at {d} (see harness/kamailio/README.md)",
         ia = crate::demo::IMSI_A,
@@ -501,4 +663,50 @@ try:
         mb = crate::demo::MSISDN_B,
         pb = crate::demo::impi_b(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secrets_key_comes_from_the_file_or_the_environment_not_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k");
+        std::fs::write(&file, "11".repeat(32)).unwrap();
+        let env_key = "22".repeat(32);
+        let mut cfg = Config::default();
+        assert!(secrets_key(&cfg, None).unwrap().is_none());
+        assert!(secrets_key(&cfg, Some("  ")).unwrap().is_none());
+        assert!(secrets_key(&cfg, Some(&env_key)).unwrap().is_some());
+        cfg.store.secrets_key_file = Some(file.clone());
+        assert!(secrets_key(&cfg, None).unwrap().is_some());
+        let e = secrets_key(&cfg, Some(&env_key)).unwrap_err().to_string();
+        assert!(
+            e.contains("given twice") && e.contains(SECRETS_KEY_ENV),
+            "{e}"
+        );
+        cfg.store.secrets_key_file = Some(dir.path().join("absent"));
+        let e = secrets_key(&cfg, None).unwrap_err().to_string();
+        assert!(e.contains("absent"), "{e}");
+    }
+
+    #[test]
+    fn flags_set_the_tls_and_secrets_settings() {
+        let args = ServeArgs {
+            tls_listen: vec!["127.0.0.1:5658".parse().unwrap()],
+            tls_cert: Some("c".into()),
+            tls_key: Some("k".into()),
+            tls_client_ca: Some("ca".into()),
+            admin_tls_cert: Some("ac".into()),
+            admin_tls_key: Some("ak".into()),
+            secrets_key_file: Some("s".into()),
+            ..ServeArgs::default()
+        };
+        let c = args.config().unwrap();
+        assert_eq!(c.diameter.tls.listen.len(), 1);
+        assert_eq!(c.diameter.tls.client_ca, Some(PathBuf::from("ca")));
+        assert!(c.admin.tls.enabled());
+        assert_eq!(c.store.secrets_key_file, Some(PathBuf::from("s")));
+    }
 }

@@ -13,6 +13,7 @@ pub mod any;
 pub mod jsonl;
 pub mod model;
 pub mod postgres;
+pub mod secrets;
 pub mod sled;
 mod validate;
 
@@ -63,6 +64,10 @@ pub enum StoreError {
     /// The backend failed (I/O, database).
     #[error("store backend failed: {0}")]
     Backend(String),
+    /// Stored secrets cannot be decrypted: no secrets key is configured, or another one
+    /// ([`secrets::EncryptingStore`]); the message names the setting and the fix.
+    #[error("{0}")]
+    Secrets(String),
 }
 
 /// Counters a backend keeps for /metrics.
@@ -122,6 +127,17 @@ pub trait SubscriberStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Subscriber>, StoreError>> + Send;
+
+    /// Subscribers as the backend holds them, for backups (the export): like
+    /// [`list`](SubscriberStore::list), but with secrets as stored (`enc:v1:` ciphertext
+    /// when [`secrets::EncryptingStore`] encrypts them). The default is `list`.
+    fn list_stored(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Subscriber>, StoreError>> + Send {
+        self.list(after, limit)
+    }
 
     /// Number of subscribers.
     fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;

@@ -3,8 +3,12 @@
 //! the project's client, the provisioning API over HTTP, tshark watching the wire.
 
 mod cluster;
+mod hardening;
 mod malformed;
 #[path = "../common/pg.rs"]
 mod pg;
+mod pki;
 mod process;
 mod scenarios;
+mod secrets;
+mod tls;
