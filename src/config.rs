@@ -29,7 +29,9 @@
 //! key = "/etc/sichss/api.key"
 //!
 //! [store]
-//! data = "./sichss-data"
+//! data = "./sichss-data"                 # the embedded sled store's directory, or:
+//! url = "postgres://sichss@db.example.org/sichss?schema=sichss"   # shared by several nodes
+//! pool_size = 16                         # PostgreSQL connections per node
 //! secrets_key_file = "/etc/sichss/secrets.key"  # optional: encrypt K/OPc/OP/passwords at rest
 //!
 //! [cx]
@@ -53,6 +55,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cx::{ChargingInfo, CxConfig};
+use crate::store::any::StoreLocation;
 use crate::store::SicRegistry;
 
 /// Why the configuration was refused; names the setting and the fix.
@@ -211,21 +214,64 @@ impl Default for AdminConfig {
 }
 
 /// `[store]`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Directory of the sled database.
+    /// Directory of the sled database (when `url` is not set).
     pub data: PathBuf,
+    /// `sled:DIR` or `postgres://…` (see [`crate::store::any::StoreLocation`]); overrides
+    /// `data`. May hold a password: never shown whole.
+    pub url: Option<String>,
+    /// Pooled PostgreSQL connections of this node.
+    pub pool_size: usize,
     /// File holding the 32-octet key (64 hex digits or base64) that encrypts K, OPc, OP,
     /// passwords and HA1 at rest ([`crate::store::secrets`]); absent = stored in clear.
     pub secrets_key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("data", &self.data)
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_deref()
+                    .map(crate::store::postgres::location::redact),
+            )
+            .field("pool_size", &self.pool_size)
+            .field("secrets_key_file", &self.secrets_key_file)
+            .finish()
+    }
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             data: PathBuf::from("./sichss-data"),
+            url: None,
+            pool_size: crate::store::postgres::DEFAULT_POOL_SIZE,
             secrets_key_file: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Where the store is: `url` when set, else the sled directory `data`.
+    ///
+    /// # Errors
+    /// `Invalid` on `store.url`, naming the accepted forms.
+    pub fn location(&self) -> Result<StoreLocation, ConfigError> {
+        match &self.url {
+            None => Ok(StoreLocation::Sled(self.data.clone())),
+            Some(url) => StoreLocation::parse(url).map_err(|e| ConfigError::Invalid {
+                setting: "store.url",
+                problem: match e {
+                    crate::store::StoreError::Invalid { problem, .. } => problem,
+                    other => other.to_string(),
+                },
+            }),
         }
     }
 }
@@ -352,6 +398,13 @@ impl Config {
                     problem: format!("SIC {sic:?} must be exactly 3 digits, e.g. \"001\""),
                 });
             }
+        }
+        self.store.location()?;
+        if self.store.pool_size == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "store.pool_size",
+                problem: "must be at least 1 (16 is the default)".into(),
+            });
         }
         let tls = &self.diameter.tls;
         if !tls.listen.is_empty() {
@@ -547,5 +600,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("diameter.origin_host"));
+    }
+
+    #[test]
+    fn reads_a_postgres_store_url_and_refuses_a_bad_one_without_showing_the_password() {
+        let c = Config::from_toml(
+            "[store]\nurl = \"postgres://hss:s3cret@db.example.org/ims?schema=sichss\"\npool_size = 4\n",
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(
+            c.store.location().unwrap().to_string(),
+            "postgres://hss:***@db.example.org/ims?schema=sichss"
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let mut c = Config::default();
+        c.store.url = Some("postgress://hss:s3cret@db/ims".into());
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.starts_with("store.url: "), "{e}");
+        assert!(e.contains("postgres://[user[:password]@]host"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
     }
 }

@@ -7,7 +7,9 @@
 //! - [`dict`]: Diameter dictionaries (data files under `dictionaries/`).
 //! - [`identity`]: IMPI/IMPU parsing, derivation and normalisation, with the SIC (TS 23.003 §13).
 //! - [`auth`]: Milenage, IMS-AKA vectors and resync, SQN management, SIP Digest (pure).
-//! - [`store`]: the subscriber store trait, its domain model and backends.
+//! - [`store`]: the subscriber store trait, its domain model and backends (sled, PostgreSQL).
+//! - [`cluster`]: several nodes on one PostgreSQL store: who holds which S-CSCF's
+//!   connection, and RTR/PPR forwarded to that node (LISTEN/NOTIFY).
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
 //! - [`peer`]: the sans-IO base protocol with one peer (CER/CEA, DWR/DWA, DPR/DPA, error
 //!   answers, watchdog, allowlist).
@@ -44,6 +46,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod cx;

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::{Application, PeerInfo};
+use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError};
 use crate::cx::{CxApp, CX_APPLICATION_ID};
 use crate::dict::Dictionary;
 use crate::peer::{AllowEntry, Allowlist, LocalIdentity};
-use crate::server::{Peers, Server, ServerConfig};
+use crate::server::{PeerError, Peers, Server, ServerConfig};
+use crate::store::any::{AnyStore, StoreLocation};
 use crate::store::secrets::{EncryptingStore, SecretsKey};
-use crate::store::sled::SledStore;
 use crate::store::SubscriberStore;
 
 /// Flags of `sichss serve`; each overrides the configuration file, and each has an
@@ -25,9 +26,14 @@ pub struct ServeArgs {
     /// TOML configuration file (every setting optional).
     #[arg(long, env = "SICHSS_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Directory of the embedded sled store [default: ./sichss-data].
+    /// Directory of the embedded sled store [default: ./sichss-data]; the same as
+    /// `--store sled:DIR`.
     #[arg(long, env = "SICHSS_DATA")]
     pub data: Option<PathBuf>,
+    /// The store: `sled:DIR`, or `postgres://[user[:password]@]host[:port]/db[?schema=NAME]`
+    /// to share one PostgreSQL database between several nodes (migrated at start).
+    #[arg(long, env = "SICHSS_STORE", hide_env_values = true, value_name = "URL")]
+    pub store: Option<String>,
     /// Diameter listen address(es), IPv4 or IPv6 [default: 127.0.0.1:3868].
     #[arg(long, env = "SICHSS_LISTEN", value_delimiter = ',')]
     pub listen: Vec<SocketAddr>,
@@ -85,12 +91,22 @@ pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The store could not be opened.
-    #[error("cannot open the store in {dir}: {error} (is another sichss using it? choose another --data DIR)")]
+    #[error("cannot open the store {location}: {error} ({hint})")]
     Store {
-        /// The data directory.
-        dir: PathBuf,
+        /// `sled:DIR` or the URL with its password hidden.
+        location: String,
         /// Why.
         error: crate::store::StoreError,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// This node could not join the other nodes on the PostgreSQL store.
+    #[error("cannot join the cluster on {location}: {error}")]
+    Cluster {
+        /// The URL with its password hidden.
+        location: String,
+        /// Why.
+        error: crate::cluster::ForwardError,
     },
     /// A listener could not be bound.
     #[error("{0} (choose another address with --listen / --admin-listen)")]
@@ -132,8 +148,21 @@ impl ServeArgs {
             Some(p) => Config::from_file(p)?,
             None => Config::default(),
         };
-        if let Some(d) = &self.data {
-            c.store.data = d.clone();
+        match (&self.data, &self.store) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    setting: "store",
+                    problem: "give --data DIR or --store URL, not both (--data DIR is \
+                              --store sled:DIR)"
+                        .into(),
+                })
+            }
+            (Some(d), None) => {
+                c.store.data = d.clone();
+                c.store.url = None;
+            }
+            (None, Some(url)) => c.store.url = Some(url.clone()),
+            (None, None) => {}
         }
         if !self.listen.is_empty() {
             c.diameter.listen = self.listen.clone();
@@ -209,8 +238,14 @@ impl<S: SubscriberStore> Application for CxService<S> {
     }
 }
 
-/// Sends HSS-initiated requests through the server's peer registry.
-struct PeerRequests(Peers);
+/// Sends HSS-initiated requests through the server's peer registry; with a PostgreSQL
+/// store, a request for a peer this node has no connection to is forwarded to the node
+/// that has one ([`crate::cluster`]).
+struct PeerRequests {
+    peers: Peers,
+    cluster: Option<Cluster>,
+    dict: Arc<Dictionary>,
+}
 
 impl crate::api::HssRequests for PeerRequests {
     fn send<'a>(
@@ -221,13 +256,47 @@ impl crate::api::HssRequests for PeerRequests {
         Box<dyn std::future::Future<Output = Result<crate::codec::Message, String>> + Send + 'a>,
     > {
         Box::pin(async move {
-            req.header.end_to_end = self.0.next_end_to_end();
-            self.0
-                .send_request(origin_host, req)
+            req.header.end_to_end = self.peers.next_end_to_end();
+            let Some(cluster) = &self.cluster else {
+                return self
+                    .peers
+                    .send_request(origin_host, req)
+                    .await
+                    .map_err(|e| e.to_string());
+            };
+            let copy = req.clone();
+            match self.peers.send_request(origin_host, req).await {
+                Err(PeerError::NotConnected { .. }) => {}
+                other => return other.map_err(|e| e.to_string()),
+            }
+            let answer = cluster
+                .forward(origin_host, copy.encode())
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            crate::codec::decode_message(&answer, &self.dict).map_err(|e| {
+                format!("the answer of peer {origin_host:?} forwarded by another node does not decode: {e}")
+            })
         })
     }
+}
+
+/// Carries out a request forwarded by another node: sends it on this node's connection
+/// (never forwarding again) and returns the encoded answer.
+fn forwarded_request_handler(peers: Peers, dict: Arc<Dictionary>) -> crate::cluster::Handler {
+    Arc::new(move |origin_host: String, request: Vec<u8>| {
+        let (peers, dict) = (peers.clone(), dict.clone());
+        Box::pin(async move {
+            let req = crate::codec::decode_message(&request, &dict)
+                .map_err(|e| format!("the forwarded request does not decode: {e}"))?;
+            match peers.send_request(&origin_host, req).await {
+                Ok(answer) => Ok(answer.encode()),
+                Err(e @ PeerError::NotConnected { .. }) => {
+                    Err(format!("{e} (it disconnected from this node)"))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    })
 }
 
 fn allowlist(c: &Config) -> Result<Allowlist, ConfigError> {
@@ -330,10 +399,19 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let (diameter_tls, api_tls) = tls_configs(&cfg)?;
     let key = secrets_key(&cfg, std::env::var(SECRETS_KEY_ENV).ok().as_deref())?;
 
-    let store = SledStore::open(&cfg.store.data).map_err(|error| ServeError::Store {
-        dir: cfg.store.data.clone(),
-        error,
-    })?;
+    let location = cfg.store.location()?;
+    let store = AnyStore::open(&location, cfg.store.pool_size)
+        .await
+        .map_err(|error| ServeError::Store {
+            location: location.to_string(),
+            error,
+            hint: match location {
+                StoreLocation::Sled(_) => "is another sichss using it? choose another --data DIR",
+                StoreLocation::Postgres(_) => {
+                    "is the server up, and may this user connect and create tables?"
+                }
+            },
+        })?;
     let store = EncryptingStore::new(store, key);
     let check = store
         .check_key()
@@ -382,9 +460,38 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         cx: cx.clone(),
         metrics: metrics.clone(),
     });
-    let server = Server::bind(server_cfg, service, dict, peers.clone())
+    let server = Server::bind(server_cfg, service, dict.clone(), peers.clone())
         .await
         .map_err(ServeError::Bind)?;
+    let cluster = match store.inner().postgres() {
+        None => None,
+        Some(pg) => {
+            let cluster = Cluster::join(
+                pg,
+                &cfg.diameter.origin_host,
+                forwarded_request_handler(peers.clone(), dict.clone()),
+                Duration::from_millis(cfg.diameter.request_timeout_ms),
+            )
+            .await
+            .map_err(|error| ServeError::Cluster {
+                location: location.to_string(),
+                error,
+            })?;
+            let listed = peers.clone();
+            cluster.spawn_connection_sync(
+                move || {
+                    listed
+                        .list()
+                        .into_iter()
+                        .filter(|p| p.state == crate::peer::PeerState::Open)
+                        .map(|p| p.origin_host)
+                        .collect()
+                },
+                peers.changes(),
+            );
+            Some(cluster)
+        }
+    };
     let diameter_addrs = server.local_addrs();
     let diameter_tls_addrs = server.tls_local_addrs();
 
@@ -401,7 +508,11 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let api_addr = api_listener.local_addr().map_err(ServeError::Bind)?;
     let api_state = crate::api::ApiState::new(
         cx,
-        Arc::new(PeerRequests(peers.clone())),
+        Arc::new(PeerRequests {
+            peers: peers.clone(),
+            cluster: cluster.clone(),
+            dict: dict.clone(),
+        }),
         metrics.clone(),
         cfg.admin.token.clone(),
     );
@@ -440,10 +551,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     // One line for people and scripts: tests read the bound ports from it.
     println!(
-        "sichss listening diameter={} api={} data={} subscribers={} startup_ms={}{tls_fields}",
+        "sichss listening diameter={} api={} store={}{} subscribers={} startup_ms={}{tls_fields}",
         join(&diameter_addrs),
         api_addr,
-        cfg.store.data.display(),
+        location,
+        cluster
+            .as_ref()
+            .map(|c| format!(" node={}", c.node_id()))
+            .unwrap_or_default(),
         subscribers,
         started.elapsed().as_millis()
     );
@@ -476,6 +591,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let _ = stop_tx.send(true);
     let _ = diameter.await;
     let _ = api.await;
+    if let Some(c) = &cluster {
+        c.leave().await;
+    }
     drop(store);
     tracing::info!("stopped");
     Ok(())
@@ -502,7 +620,8 @@ async fn shutdown_signal() {
     }
 }
 
-/// Creates demo subscribers A and B unless they exist.
+/// Creates demo subscribers A and B unless they exist (another node sharing the store
+/// may create them at the same moment: that is fine).
 async fn provision_demo<S: SubscriberStore>(store: &S) -> Result<(), ServeError> {
     for sub in [crate::demo::subscriber_a(), crate::demo::subscriber_b()] {
         if store
@@ -512,7 +631,10 @@ async fn provision_demo<S: SubscriberStore>(store: &S) -> Result<(), ServeError>
             .is_none()
         {
             tracing::info!(imsi = %sub.imsi, "provisioning demo subscriber");
-            store.create(sub).await.map_err(ServeError::Demo)?;
+            match store.create(sub).await {
+                Ok(()) | Err(crate::store::StoreError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(ServeError::Demo(e)),
+            }
         }
     }
     Ok(())

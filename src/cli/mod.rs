@@ -11,6 +11,7 @@
 
 pub mod decode;
 pub mod impi;
+pub mod migrate;
 #[cfg(test)]
 mod tests;
 
@@ -50,6 +51,8 @@ pub enum Command {
     /// Replay the Cx requests of a capture against an HSS and compare each answer with
     /// the recorded one.
     Replay(crate::replay::ReplayArgs),
+    /// Apply the PostgreSQL store's pending schema migrations (serve also does at start).
+    Migrate(migrate::MigrateArgs),
     /// A test UE: registers one IMS service with its SIC-tagged IMPI over SIP/UDP.
     Ue(crate::ue::UeArgs),
     /// Provisioning: subscribers, services, import and export (a client of the API).
@@ -158,6 +161,14 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                     report.count(crate::replay::Status::Failed)
                 )))
             }
+        }
+        Command::Migrate(args) => {
+            init_tracing();
+            let line = runtime()?
+                .block_on(migrate::run(args))
+                .map_err(|e| fail("migrate: ", &e))?;
+            writeln!(out, "{line}")?;
+            Ok(())
         }
         Command::Ue(args) => {
             init_tracing();

@@ -1,4 +1,5 @@
-//! The subscriber store: a trait over domain types, with sled as the embedded default.
+//! The subscriber store: a trait over domain types, with sled as the embedded default and
+//! PostgreSQL as the store shared by several nodes ([`any::StoreLocation`] chooses).
 //!
 //! The Cx procedures (TS 29.228 §6) read a subscriber, decide, and write the changed
 //! subscriber back through [`SubscriberStore::update`], which serialises concurrent
@@ -8,8 +9,10 @@
 //! Must not depend on: the codec, the Cx layer, the server. Backends must not leak their
 //! own types (no `sled::IVec` or `sled::Error` in this interface).
 
+pub mod any;
 pub mod jsonl;
 pub mod model;
+pub mod postgres;
 pub mod secrets;
 pub mod sled;
 mod validate;
@@ -76,8 +79,9 @@ pub struct StoreStats {
     pub flushed_changes: u64,
 }
 
-/// A subscriber store. Implemented by `store::sled::SledStore` (embedded default) and, later,
-/// a PostgreSQL backend; one test battery (`store_battery!`) runs against each.
+/// A subscriber store. Implemented by `store::sled::SledStore` (embedded default) and
+/// `store::postgres::PgStore` (shared by several nodes); one test battery
+/// (`store_battery!`) runs against each.
 pub trait SubscriberStore: Send + Sync + 'static {
     /// The subscriber with this IMSI.
     fn get(

@@ -40,6 +40,17 @@ impl Hss {
     /// Like [`Hss::start`], with environment variables (e.g. `RUST_LOG`, which is `info`
     /// unless given).
     pub fn start_with(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Hss {
+        let data_arg = data.display().to_string();
+        Self::spawn(data, &["--data", &data_arg], extra, env)
+    }
+
+    /// Starts the HSS on ephemeral ports on the store at `url` (e.g. a PostgreSQL URL);
+    /// its log goes to `log_base` with the extension `stderr.log`.
+    pub fn start_on_store(log_base: &Path, url: &str, extra: &[&str]) -> Hss {
+        Self::spawn(log_base, &["--store", url], extra, &[])
+    }
+
+    fn spawn(data: &Path, store: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Hss {
         let stderr = data.with_extension("stderr.log");
         let err = std::fs::File::create(&stderr).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sichss"))
@@ -51,8 +62,7 @@ impl Hss {
                 "--admin-listen",
                 "127.0.0.1:0",
             ])
-            .arg("--data")
-            .arg(data)
+            .args(store)
             .args(extra)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
