@@ -549,6 +549,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     if api_tls.is_some() {
         tls_fields.push_str(" api_scheme=https");
     }
+    let signals = stop_signals();
     // One line for people and scripts: tests read the bound ports from it.
     println!(
         "sichss listening diameter={} api={} store={}{} subscribers={} startup_ms={}{tls_fields}",
@@ -586,7 +587,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     };
     let diameter = tokio::spawn(server.serve(wait_stop(stop_rx)));
 
-    shutdown_signal().await;
+    shutdown_signal(signals).await;
     tracing::info!("stopping: sending DPR to peers and finishing requests in flight");
     let _ = stop_tx.send(true);
     let _ = diameter.await;
@@ -599,23 +600,50 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// The stop signals (SIGTERM, SIGINT), listened for from before the ready line is
+/// printed: a SIGTERM sent as soon as that line appears still stops the server gracefully
+/// instead of killing it (the default action while no handler is installed).
+struct StopSignals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+fn stop_signals() -> StopSignals {
     #[cfg(unix)]
     {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async {
-                match term.as_mut() {
-                    Some(t) => { t.recv().await; }
-                    None => std::future::pending::<()>().await,
-                }
-            } => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        StopSignals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
         }
     }
     #[cfg(not(unix))]
     {
+        StopSignals {}
+    }
+}
+
+async fn shutdown_signal(signals: StopSignals) {
+    #[cfg(unix)]
+    {
+        async fn recv(s: Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(signals.term) => {}
+            _ = recv(signals.int) => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = signals;
         let _ = tokio::signal::ctrl_c().await;
     }
 }
