@@ -385,16 +385,16 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     }
 
     // The timed run.
-    if let Some(rate) = args.rate {
-        let pacer = Arc::new(Pacer::new(rate));
-        for l in &mut lanes {
-            l.pacer = Some(Arc::clone(&pacer));
-        }
-    }
     let live = Arc::new(Live::default());
     let server_before = args.server_pid.and_then(|p| procfs::cpu_seconds(Some(p)));
     let client_before = procfs::cpu_seconds(None);
     let started = Instant::now();
+    if let Some(rate) = args.rate {
+        let pacer = Arc::new(Pacer::new(rate, started));
+        for l in &mut lanes {
+            l.pacer = Some(Arc::clone(&pacer));
+        }
+    }
     let progress = (!args.quiet).then(|| tokio::spawn(progress(Arc::clone(&live), started)));
     let (_lanes, stats) = run_lanes(lanes, Phase::Run, started + duration, &live).await;
     let elapsed = started.elapsed();
@@ -775,9 +775,9 @@ struct Pacer {
 }
 
 impl Pacer {
-    fn new(rate: u64) -> Self {
+    fn new(rate: u64, start: Instant) -> Self {
         Pacer {
-            start: tokio::time::Instant::now(),
+            start: tokio::time::Instant::from_std(start),
             interval_ns: 1_000_000_000 / rate.max(1),
             next_ns: std::sync::atomic::AtomicU64::new(0),
         }

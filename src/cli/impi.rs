@@ -26,7 +26,7 @@ use crate::identity::{derive_impi, HomeNetwork, IdentityError, Impi, ImpiKind, I
 #[derive(Debug, Subcommand)]
 pub enum ImpiCommand {
     /// Derive the IMPI of an IMSI for one service:
-    /// <IMSI>@ims.sic<SIC>.mnc<MNC>.mcc<MCC>.3gppnetwork.org (without --sic, the plain
+    /// `<IMSI>@ims.sic<SIC>.mnc<MNC>.mcc<MCC>.3gppnetwork.org` (without --sic, the plain
     /// TS 23.003 IMPI).
     Derive(DeriveArgs),
     /// Take an IMPI apart: IMSI, SIC, home domain, subscriber key (the IMPI without its

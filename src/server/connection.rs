@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, AcquireError, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::task::JoinSet;
@@ -50,8 +49,8 @@ type PermitWait = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, Acqui
 
 /// Writes all of `buf`, failing with `TimedOut` when one write makes no progress for
 /// `timeout` (the peer does not read).
-async fn write_all_timed(
-    wr: &mut OwnedWriteHalf,
+async fn write_all_timed<W: AsyncWrite + Unpin>(
+    wr: &mut W,
     mut buf: &[u8],
     timeout: Duration,
 ) -> std::io::Result<()> {
@@ -81,8 +80,8 @@ impl Drop for CloseBudget {
     }
 }
 
-async fn write_loop(
-    mut wr: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut rx: mpsc::Receiver<WriterMsg>,
     budget: Arc<Semaphore>,
     timeout: Duration,
@@ -158,21 +157,49 @@ struct Driver<A> {
     partial_since: Option<Instant>,
 }
 
-/// Serves one connection until it closes; `_done` tells the server when it is gone.
-pub(super) async fn serve<A: Application>(
+/// The local address of `stream` (for the CEA's Host-IP-Address), and Nagle off: Diameter
+/// messages are small and latency matters.
+pub(super) fn prepare(stream: &TcpStream) -> IpAddr {
+    let _ = stream.set_nodelay(true);
+    stream
+        .local_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+}
+
+/// Serves one plain TCP connection until it closes; `done` tells the server when it is
+/// gone, and `slot` holds its place in the connection counts.
+pub(super) async fn serve_tcp<A: Application>(
     shared: Arc<Shared<A>>,
     stream: TcpStream,
     addr: SocketAddr,
+    slot: ConnSlot,
+    shutdown: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) {
+    let local_ip = prepare(&stream);
+    tracing::info!(peer_addr = %addr, "peer connected");
+    let (rd, wr) = stream.into_split();
+    serve(shared, rd, wr, addr, local_ip, slot, shutdown, done).await;
+}
+
+/// Serves one connection, given as its reader and writer halves (a TCP stream's, or those
+/// of a TLS stream from `tokio::io::split`), until it closes; `_done` tells the server
+/// when it is gone, and `_slot` holds its place in the connection counts.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn serve<A, R, W>(
+    shared: Arc<Shared<A>>,
+    mut rd: R,
+    wr: W,
+    addr: SocketAddr,
+    local_ip: IpAddr,
     _slot: ConnSlot,
     mut shutdown: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
-) {
-    let local_ip = stream
-        .local_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let _ = stream.set_nodelay(true);
-    tracing::info!(peer_addr = %addr, "peer connected");
-    let (mut rd, wr) = stream.into_split();
+) where
+    A: Application,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let cap = shared.cfg.max_in_flight_per_connection.max(1) + 64;
     let (tx, rx, budget) = Outbox::new(cap, shared.buffer_bytes());
     let mut writer = tokio::spawn(write_loop(wr, rx, budget, shared.cfg.write_timeout));
