@@ -35,7 +35,10 @@
 //! (every change numbered up to it is covered), calls `Db::flush` (fsync), records the
 //! durable sequence number and wakes all waiters through a `tokio::sync::watch` channel.
 //! Writers arriving during a flush are covered by the next one, so one fsync serves many
-//! writers. Reads never wait for flushes, so a reader may see a change a moment before it
+//! writers. Under a steady stream of writes (the previous flush ended moments ago) a flush
+//! first waits up to [`GATHER_US`] µs, or until [`GATHER_CHANGES`] changes are pending,
+//! before it reads the counter, so each fsync covers more changes; an isolated write is
+//! flushed at once. Reads never wait for flushes, so a reader may see a change a moment before it
 //! is durable; it is acknowledged to its writer only once durable, and any later change
 //! that builds on it is made durable by a flush that covers both. An update whose closure
 //! changes nothing writes nothing, but still waits until the last change written under its
@@ -50,6 +53,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard};
+use std::time::{Duration, Instant};
 
 use ::sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use ::sled::{Db, IVec, Transactional, Tree};
@@ -582,10 +586,24 @@ impl Change<'_> {
     }
 }
 
+/// Longest a flush waits, after the previous one, for more changes to cover (µs); the
+/// environment variable `SICHSS_GROUP_COMMIT_US` overrides it (0 disables the wait).
+const GATHER_US: u64 = 1000;
+/// A flush stops waiting for more changes once this many are pending.
+const GATHER_CHANGES: u64 = 128;
+/// A flush waits for more changes only if the previous one ended less than this ago (µs),
+/// i.e. under a steady stream of writes; an isolated write is flushed at once.
+const GATHER_BUSY_US: u64 = 2000;
+
 /// Group-commit state shared by the writers and the flush task.
 struct GroupCommit {
     /// Sequence number of the last change applied in memory (changes are numbered 1, 2, …).
     applied: AtomicU64,
+    /// How long a flush may wait for more changes (see [`GATHER_US`]).
+    gather: Duration,
+    /// When the last flush ended (microseconds since `epoch`).
+    last_flush_end: AtomicU64,
+    epoch: Instant,
     state: StdMutex<FlushState>,
     /// Bumped after every flush attempt; waiters re-check `state` when it changes.
     flushed: watch::Sender<u64>,
@@ -609,6 +627,14 @@ impl GroupCommit {
     fn new() -> Self {
         GroupCommit {
             applied: AtomicU64::new(0),
+            gather: Duration::from_micros(
+                std::env::var("SICHSS_GROUP_COMMIT_US")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(GATHER_US),
+            ),
+            last_flush_end: AtomicU64::new(0),
+            epoch: Instant::now(),
             state: StdMutex::new(FlushState::default()),
             flushed: watch::Sender::new(0),
             flushes: AtomicU64::new(0),
@@ -658,16 +684,47 @@ impl GroupCommit {
         }
     }
 
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Before a flush reads `applied`: under a steady stream of writes (the previous flush
+    /// ended moments ago), waits up to `gather` or until [`GATHER_CHANGES`] changes are
+    /// pending, so that one flush covers many changes. Waiters are woken only by the flush,
+    /// so no change is acknowledged earlier than before; only later.
+    fn gather(&self) {
+        if self.gather.is_zero() {
+            return;
+        }
+        let last = self.last_flush_end.load(Ordering::Relaxed);
+        if last == 0 || self.now_us().saturating_sub(last) > GATHER_BUSY_US {
+            return;
+        }
+        let durable = self.state().durable;
+        let deadline = Instant::now() + self.gather;
+        let step = Duration::from_micros(100).min(self.gather);
+        while self.applied.load(Ordering::SeqCst).saturating_sub(durable) < GATHER_CHANGES {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            std::thread::sleep(step.min(deadline - now));
+        }
+    }
+
     /// Runs one flush on the blocking pool (inline when outside a tokio runtime); the
     /// flush completes and wakes its waiters even if the writer that started it is dropped.
     fn start_flush(self: &Arc<Self>, db: Db) {
         let this = Arc::clone(self);
         let job = move || {
+            this.gather();
             let target = this.applied.load(Ordering::SeqCst);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| db.flush()));
             // Release the database before waking anyone, so that a store dropped by a
             // woken writer really closes (and can be reopened at once).
             drop(db);
+            this.last_flush_end
+                .store(this.now_us().max(1), Ordering::Relaxed);
             let mut st = this.state();
             st.flushing = false;
             match result {
