@@ -21,6 +21,8 @@
 //!
 //! [store]
 //! data = "./sichss-data"
+//! cache_mb = 256                         # sled page cache (bounds the memory of a big store)
+//! cache_subscribers = 100000             # decoded subscribers kept in memory (0 = none)
 //!
 //! [cx]
 //! default_scscf = "sip:127.0.0.1:6060"
@@ -153,12 +155,18 @@ impl Default for AdminConfig {
 pub struct StoreConfig {
     /// Directory of the sled database.
     pub data: PathBuf,
+    /// Size of sled's page cache, MiB.
+    pub cache_mb: u64,
+    /// Most decoded subscriber records kept in memory (0 disables the cache).
+    pub cache_subscribers: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             data: PathBuf::from("./sichss-data"),
+            cache_mb: 256,
+            cache_subscribers: 100_000,
         }
     }
 }

@@ -213,7 +213,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     let dict = Arc::new(dict);
 
-    let store = SledStore::open(&cfg.store.data).map_err(|error| ServeError::Store {
+    let store = SledStore::open_with(
+        &cfg.store.data,
+        crate::store::sled::SledOptions {
+            cache_bytes: cfg.store.cache_mb.saturating_mul(1 << 20),
+            cache_subscribers: cfg.store.cache_subscribers,
+        },
+    )
+    .map_err(|error| ServeError::Store {
         dir: cfg.store.data.clone(),
         error,
     })?;

@@ -10,6 +10,7 @@
 //! | `impi`        | IMPI (normalised, UTF-8)    | IMSI of the subscriber whose service has it |
 //! | `impu`        | IMPU (normalised, UTF-8)    | IMSI of the subscriber listing it          |
 //! | `meta`        | `format`                    | the layout version string [`FORMAT`]       |
+//! | `meta`        | `count`                     | number of subscribers (u64 big-endian), only while closed |
 //!
 //! Every write changes the three data trees in one sled transaction, so a crash never
 //! leaves a record without its index entries or an index entry without its record. An
@@ -44,6 +45,13 @@
 //! changes nothing writes nothing, but still waits until the last change written under its
 //! lock shard is durable, since its result may rest on that change.
 //!
+//! # Memory
+//!
+//! sled's page cache is bounded by [`SledOptions::cache_bytes`]; decoded records of
+//! recently read subscribers are kept (at most [`SledOptions::cache_subscribers`]) so that
+//! reads skip the JSON decode. The subscriber count is kept in memory and left in `meta`
+//! on close, so opening a big store does not walk it (unless it was not closed cleanly).
+//!
 //! Must not depend on: the codec, the Cx layer, the server; no sled type leaves this module.
 
 use std::collections::{BTreeSet, HashMap};
@@ -76,6 +84,27 @@ const TREE_IMPI: &str = "impi";
 const TREE_IMPU: &str = "impu";
 const TREE_META: &str = "meta";
 const FORMAT_KEY: &str = "format";
+/// `meta` key holding the number of subscribers, written when the store is closed and
+/// removed when it is opened (so a store that was not closed cleanly is counted again).
+const COUNT_KEY: &str = "count";
+
+/// Tuning of a [`SledStore`].
+#[derive(Debug, Clone, Copy)]
+pub struct SledOptions {
+    /// sled's page cache, bytes.
+    pub cache_bytes: u64,
+    /// Most decoded subscriber records kept in memory (0: none).
+    pub cache_subscribers: usize,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions {
+            cache_bytes: 256 << 20,
+            cache_subscribers: 100_000,
+        }
+    }
+}
 
 /// The sled-backed [`SubscriberStore`]; see the module documentation for layout and
 /// durability. Cheap to share behind an `Arc`; dropping it closes the database.
@@ -88,6 +117,11 @@ pub struct SledStore {
     /// under it, which a no-op update waits for (it may have read that change).
     locks: Box<[Mutex<u64>]>,
     commit: Arc<GroupCommit>,
+    meta: Tree,
+    /// Number of subscribers (maintained by the writers, under the subscriber locks).
+    count: AtomicU64,
+    /// Decoded records, per lock shard; see [`RecordCache`].
+    cache: RecordCache,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -102,26 +136,37 @@ impl std::fmt::Debug for SledStore {
 impl SledStore {
     /// Opens (creating if needed) the store in directory `dir`.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = ::sled::Config::new().path(dir).open().map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot open the sled store at {}: {e}",
-                dir.display()
-            ))
-        })?;
-        Self::from_db(db)
+        Self::open_with(dir, SledOptions::default())
+    }
+
+    /// Opens (creating if needed) the store in directory `dir`, with `options`.
+    pub fn open_with(dir: &Path, options: SledOptions) -> Result<SledStore, StoreError> {
+        let db = ::sled::Config::new()
+            .path(dir)
+            .cache_capacity(options.cache_bytes)
+            .open()
+            .map_err(|e| {
+                StoreError::Backend(format!(
+                    "cannot open the sled store at {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        Self::from_db(db, options)
     }
 
     /// Opens a store in a temporary directory that is removed when the store is dropped
     /// (tests).
     pub fn open_temporary() -> Result<SledStore, StoreError> {
+        let options = SledOptions::default();
         let db = ::sled::Config::new()
             .temporary(true)
+            .cache_capacity(options.cache_bytes)
             .open()
             .map_err(|e| backend("opening a temporary sled store", e))?;
-        Self::from_db(db)
+        Self::from_db(db, options)
     }
 
-    fn from_db(db: Db) -> Result<SledStore, StoreError> {
+    fn from_db(db: Db, options: SledOptions) -> Result<SledStore, StoreError> {
         let tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|e| backend(&format!("opening tree {name}"), e))
@@ -149,6 +194,19 @@ impl SledStore {
                     .map_err(|e| backend("flushing the format marker", e))?;
             }
         }
+        // The count left by a clean close; taken away (durably) so that a crash before
+        // the next clean close makes the next open count again.
+        let stored = meta
+            .remove(COUNT_KEY)
+            .map_err(|e| backend("reading the subscriber count", e))?;
+        let count = match stored.as_deref().and_then(|v| <[u8; 8]>::try_from(v).ok()) {
+            Some(v) => {
+                db.flush()
+                    .map_err(|e| backend("flushing the subscriber count", e))?;
+                u64::from_be_bytes(v)
+            }
+            None => subscribers.len() as u64,
+        };
         let locks = (0..LOCK_SHARDS).map(|_| Mutex::new(0)).collect();
         Ok(SledStore {
             db,
@@ -157,6 +215,9 @@ impl SledStore {
             impu,
             locks,
             commit: Arc::new(GroupCommit::new()),
+            meta,
+            count: AtomicU64::new(count),
+            cache: RecordCache::new(options.cache_subscribers),
         })
     }
 
@@ -170,16 +231,31 @@ impl SledStore {
         self.locks[Self::shard(imsi)].lock().await
     }
 
-    /// Reads and decodes the record of `imsi`.
-    fn read(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
+    /// Reads and decodes the record of `imsi`, from the cache when it holds it.
+    fn read(&self, imsi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        let shard = Self::shard(imsi);
+        let generation = match self.cache.get(shard, imsi) {
+            Ok(hit) => return Ok(Some(hit)),
+            Err(generation) => generation,
+        };
         match self
             .subscribers
             .get(imsi)
             .map_err(|e| backend(&format!("reading subscriber {imsi}"), e))?
         {
             None => Ok(None),
-            Some(bytes) => decode(imsi, &bytes).map(Some),
+            Some(bytes) => {
+                let sub = Arc::new(decode(imsi, &bytes)?);
+                self.cache.fill(shard, generation, imsi, &sub);
+                Ok(Some(sub))
+            }
         }
+    }
+
+    /// Records a write of `imsi` in the cache (after it is applied to sled, under the
+    /// subscriber's lock): `Some` caches the new record, `None` forgets it.
+    fn written(&self, imsi: &str, new: Option<Arc<Subscriber>>) {
+        self.cache.set(Self::shard(imsi), imsi, new);
     }
 
     /// The identities currently indexed to `imsi`, from its record, or — when the record
@@ -260,7 +336,7 @@ impl SledStore {
             })?;
             let found = self.read(imsi)?;
             if let Some(sub) = found.as_ref().filter(|s| listed(s)) {
-                return Ok(Some(sub.clone()));
+                return Ok(Some(Subscriber::clone(sub)));
             }
             let again = lookup()?;
             if again == owner {
@@ -282,7 +358,7 @@ impl SledStore {
 
 impl SubscriberStore for SledStore {
     async fn get(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
-        self.read(imsi)
+        Ok(self.read(imsi)?.map(|s| Subscriber::clone(&s)))
     }
 
     async fn find_by_impi(&self, impi: &str) -> Result<Option<Subscriber>, StoreError> {
@@ -306,6 +382,8 @@ impl SubscriberStore for SledStore {
             new: Some((bytes, Identities::of(&sub))),
         };
         let seq = self.apply(&[change], "creating a subscriber")?;
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.written(&sub.imsi, None);
         *guard = seq;
         drop(guard);
         self.durable(seq).await
@@ -315,7 +393,7 @@ impl SubscriberStore for SledStore {
         sub.validate()?;
         let bytes = encode(&sub)?;
         let mut guard = self.lock(&sub.imsi).await;
-        let (_, old) = self.old_identities(&sub.imsi)?;
+        let (existed, old) = self.old_identities(&sub.imsi)?;
         let change = Change {
             imsi: &sub.imsi,
             must_be_new: false,
@@ -323,6 +401,10 @@ impl SubscriberStore for SledStore {
             new: Some((bytes, Identities::of(&sub))),
         };
         let seq = self.apply(&[change], "writing a subscriber")?;
+        if !existed {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        self.written(&sub.imsi, None);
         *guard = seq;
         drop(guard);
         self.durable(seq).await
@@ -337,9 +419,9 @@ impl SubscriberStore for SledStore {
         let old = self.read(imsi)?.ok_or_else(|| StoreError::NotFound {
             imsi: imsi.to_owned(),
         })?;
-        let mut new = old.clone();
+        let mut new = Subscriber::clone(&old);
         let out = f(&mut new);
-        if new == old {
+        if new == *old {
             // Nothing to write, but what `f` saw may be a change not yet on disk.
             let pending = *guard;
             drop(guard);
@@ -363,6 +445,7 @@ impl SubscriberStore for SledStore {
             new: Some((encode(&new)?, Identities::of(&new))),
         };
         let seq = self.apply(&[change], "updating a subscriber")?;
+        self.written(imsi, Some(Arc::new(new)));
         *guard = seq;
         drop(guard);
         self.durable(seq).await?;
@@ -372,7 +455,7 @@ impl SubscriberStore for SledStore {
     async fn delete(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
         let mut guard = self.lock(imsi).await;
         let old = match self.read(imsi) {
-            Ok(old) => old,
+            Ok(old) => old.map(|s| Subscriber::clone(&s)),
             Err(StoreError::Corrupt { .. }) => None,
             Err(e) => return Err(e),
         };
@@ -387,6 +470,8 @@ impl SubscriberStore for SledStore {
             new: None,
         };
         let seq = self.apply(&[change], "deleting a subscriber")?;
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        self.written(imsi, None);
         *guard = seq;
         drop(guard);
         self.durable(seq).await?;
@@ -412,7 +497,7 @@ impl SubscriberStore for SledStore {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.subscribers.len() as u64)
+        Ok(self.count.load(Ordering::Relaxed))
     }
 
     fn stats(&self) -> StoreStats {
@@ -476,8 +561,10 @@ impl SledStore {
             guards.push(self.locks[shard].lock().await);
         }
         let mut changes = Vec::with_capacity(batch.len());
+        let mut new_ones = 0;
         for (sub, bytes) in batch.iter().zip(encoded) {
-            let (_, old) = self.old_identities(&sub.imsi)?;
+            let (existed, old) = self.old_identities(&sub.imsi)?;
+            new_ones += u64::from(!existed);
             changes.push(Change {
                 imsi: &sub.imsi,
                 must_be_new: false,
@@ -486,11 +573,94 @@ impl SledStore {
             });
         }
         let seq = self.apply(&changes, "writing a batch of subscribers")?;
+        self.count.fetch_add(new_ones, Ordering::Relaxed);
+        for sub in batch {
+            self.written(&sub.imsi, None);
+        }
         for guard in &mut guards {
             **guard = seq;
         }
         drop(guards);
         Ok(seq)
+    }
+}
+
+impl Drop for SledStore {
+    /// Leaves the subscriber count in `meta` for the next open (best effort: without it,
+    /// the next open counts the records).
+    fn drop(&mut self) {
+        let count = self.count.load(Ordering::SeqCst).to_be_bytes();
+        if self.meta.insert(COUNT_KEY, &count[..]).is_ok() && self.db.flush().is_err() {
+            let _ = self.meta.remove(COUNT_KEY);
+        }
+    }
+}
+
+/// Decoded subscriber records, so that reads skip the JSON decode: one map per lock shard,
+/// each bounded (an arbitrary entry goes when it is full). Coherent with sled: a writer
+/// updates the map after its change is applied, under the subscriber's lock, and bumps the
+/// shard's generation; a reader that missed fills the map only if the generation has not
+/// moved since before it read sled (else what it read may already be stale).
+struct RecordCache {
+    shards: Box<[StdMutex<CacheShard>]>,
+    per_shard: usize,
+}
+
+#[derive(Default)]
+struct CacheShard {
+    generation: u64,
+    map: HashMap<String, Arc<Subscriber>>,
+}
+
+impl RecordCache {
+    fn new(capacity: usize) -> Self {
+        RecordCache {
+            shards: (0..LOCK_SHARDS).map(|_| StdMutex::default()).collect(),
+            per_shard: capacity.div_ceil(LOCK_SHARDS),
+        }
+    }
+
+    fn shard(&self, shard: usize) -> StdMutexGuard<'_, CacheShard> {
+        self.shards[shard].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached record, or the shard's generation to pass to [`RecordCache::fill`].
+    fn get(&self, shard: usize, imsi: &str) -> Result<Arc<Subscriber>, u64> {
+        let s = self.shard(shard);
+        s.map.get(imsi).cloned().ok_or(s.generation)
+    }
+
+    fn insert(&self, s: &mut CacheShard, imsi: &str, sub: Arc<Subscriber>) {
+        if s.map.len() >= self.per_shard && !s.map.contains_key(imsi) {
+            let Some(victim) = s.map.keys().next().cloned() else {
+                return;
+            };
+            s.map.remove(&victim);
+        }
+        s.map.insert(imsi.to_owned(), sub);
+    }
+
+    /// Caches a record read from sled, unless a write of the shard happened meanwhile.
+    fn fill(&self, shard: usize, generation: u64, imsi: &str, sub: &Arc<Subscriber>) {
+        if self.per_shard == 0 {
+            return;
+        }
+        let mut s = self.shard(shard);
+        if s.generation == generation {
+            self.insert(&mut s, imsi, Arc::clone(sub));
+        }
+    }
+
+    /// A write of `imsi`: caches its new record, or forgets it.
+    fn set(&self, shard: usize, imsi: &str, new: Option<Arc<Subscriber>>) {
+        let mut s = self.shard(shard);
+        s.generation = s.generation.wrapping_add(1);
+        match new {
+            Some(sub) if self.per_shard > 0 => self.insert(&mut s, imsi, sub),
+            _ => {
+                s.map.remove(imsi);
+            }
+        }
     }
 }
 
