@@ -12,8 +12,10 @@
 //! | `meta`        | `format`                    | the layout version string [`FORMAT`]       |
 //! | `meta`        | `count`                     | number of subscribers (u64 big-endian), only while closed |
 //!
-//! Every write changes the three data trees in one sled transaction, so a crash never
-//! leaves a record without its index entries or an index entry without its record. An
+//! Every single-subscriber write changes the three data trees in one sled transaction,
+//! so a crash never leaves a record without its index entries or an index entry without
+//! its record; bulk writes (`put_many`) use one atomic batch per tree instead (see
+//! `put_batch` for what a crash can leave). An
 //! identity (IMPI or IMPU) belongs to one subscriber; the services of one subscriber may
 //! share IMPUs. Keys sort bytewise, so [`SubscriberStore::list`] pages in IMSI string order.
 //!
@@ -60,11 +62,11 @@ use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use ::sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use ::sled::{Db, IVec, Transactional, Tree};
+use ::sled::{Batch, Db, IVec, Transactional, Tree};
 use tokio::sync::{watch, Mutex, MutexGuard};
 
 use super::{StoreError, StoreStats, Subscriber, SubscriberStore};
@@ -76,7 +78,7 @@ pub const LOCK_SHARDS: usize = 256;
 pub const FORMAT: &str =
     "sichss-sled-1 subscribers:IMSI=>json(Subscriber) impi,impu:identity=>IMSI";
 
-/// Subscribers written per sled transaction by [`SubscriberStore::put_many`].
+/// Subscribers written per batch by [`SubscriberStore::put_many`].
 const PUT_MANY_BATCH: usize = 1024;
 
 const TREE_SUBSCRIBERS: &str = "subscribers";
@@ -122,6 +124,9 @@ pub struct SledStore {
     count: AtomicU64,
     /// Decoded records, per lock shard; see [`RecordCache`].
     cache: RecordCache,
+    /// Bulk writes (which check identity ownership outside a sled transaction) hold it
+    /// exclusively; a transaction that claims identities holds it shared.
+    claims: RwLock<()>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -218,6 +223,7 @@ impl SledStore {
             meta,
             count: AtomicU64::new(count),
             cache: RecordCache::new(options.cache_subscribers),
+            claims: RwLock::new(()),
         })
     }
 
@@ -292,6 +298,10 @@ impl SledStore {
     /// Applies `changes` in one sled transaction and returns the group-commit sequence
     /// number to wait for.
     fn apply(&self, changes: &[Change<'_>], what: &str) -> Result<u64, StoreError> {
+        let _claims = changes
+            .iter()
+            .any(Change::claims)
+            .then(|| self.claims.read().unwrap_or_else(|p| p.into_inner()));
         (&self.subscribers, &self.impi, &self.impu)
             .transaction(|(subs, impi, impu)| {
                 for c in changes {
@@ -513,7 +523,7 @@ impl SubscriberStore for SledStore {
             .map_err(|e| backend(&format!("reading subscriber {imsi}"), e))
     }
 
-    /// Writes in transactions of up to 1024 subscribers and waits for one flush at the end.
+    /// Writes in batches of up to 1024 subscribers and waits for one flush at the end.
     /// Later duplicates of an IMSI in `subs` win. On failure, the batches before the failing
     /// one are written (and durable); the failing batch is not.
     async fn put_many(&self, subs: Vec<Subscriber>) -> Result<(), StoreError> {
@@ -547,8 +557,18 @@ impl SubscriberStore for SledStore {
 }
 
 impl SledStore {
-    /// Validates and writes one batch of distinct subscribers in one transaction, under
-    /// their locks (taken in shard order, so batches never deadlock with each other).
+    /// Validates and writes one batch of distinct subscribers, under their locks (taken in
+    /// shard order, so batches never deadlock with each other); returns the sequence
+    /// number to wait for.
+    ///
+    /// Not a sled transaction (which slows down with the batch and the trees): identity
+    /// ownership is checked first, against the indexes and the batch's own earlier
+    /// changes, with other claims of identities held off (`claims`); then each tree is
+    /// written with one atomic `apply_batch`: new index entries, then the records, then
+    /// the removal of index entries the new records no longer list. A crash in between
+    /// leaves at worst index entries naming a subscriber that does not list them (lookups
+    /// of those identities report a corrupt entry) until the import is repeated; since
+    /// sled recovers a prefix of its writes, a record is never without its index entries.
     async fn put_batch(&self, batch: &[&Subscriber]) -> Result<u64, StoreError> {
         let mut encoded = Vec::with_capacity(batch.len());
         for sub in batch {
@@ -560,19 +580,82 @@ impl SledStore {
         for shard in shards {
             guards.push(self.locks[shard].lock().await);
         }
-        let mut changes = Vec::with_capacity(batch.len());
+        let claims = self.claims.write().unwrap_or_else(|p| p.into_inner());
+        // The index entries as the batch leaves them: Some(owner) written, None removed.
+        let mut impi: HashMap<&str, Option<&str>> = HashMap::new();
+        let mut impu: HashMap<&str, Option<&str>> = HashMap::new();
+        let mut olds = Vec::with_capacity(batch.len());
         let mut new_ones = 0;
-        for (sub, bytes) in batch.iter().zip(encoded) {
+        for sub in batch {
             let (existed, old) = self.old_identities(&sub.imsi)?;
             new_ones += u64::from(!existed);
-            changes.push(Change {
-                imsi: &sub.imsi,
-                must_be_new: false,
-                old,
-                new: Some((bytes, Identities::of(sub))),
-            });
+            olds.push(old);
         }
-        let seq = self.apply(&changes, "writing a batch of subscribers")?;
+        let news: Vec<Identities> = batch.iter().map(|s| Identities::of(s)).collect();
+        for ((sub, old), new) in batch.iter().zip(&olds).zip(&news) {
+            let imsi = sub.imsi.as_str();
+            for (tree, name, overlay, old, new) in [
+                (&self.impi, TREE_IMPI, &mut impi, &old.impis, &new.impis),
+                (&self.impu, TREE_IMPU, &mut impu, &old.impus, &new.impus),
+            ] {
+                let owner = |overlay: &HashMap<&str, Option<&str>>,
+                             id: &str|
+                 -> Result<Option<String>, StoreError> {
+                    match overlay.get(id) {
+                        Some(o) => Ok(o.map(str::to_owned)),
+                        None => Ok(tree
+                            .get(id.as_bytes())
+                            .map_err(|e| backend(&format!("reading index {name}"), e))?
+                            .map(|v| String::from_utf8_lossy(&v).into_owned())),
+                    }
+                };
+                for id in new.difference(old) {
+                    match owner(overlay, id)? {
+                        Some(o) if o != imsi => {
+                            return Err(StoreError::IdentityConflict {
+                                identity: id.clone(),
+                                owner: o,
+                            })
+                        }
+                        Some(_) => {}
+                        None => {
+                            overlay.insert(id.as_str(), Some(imsi));
+                        }
+                    }
+                }
+                for id in old.difference(new) {
+                    if owner(overlay, id)?.as_deref() == Some(imsi) {
+                        overlay.insert(id.as_str(), None);
+                    }
+                }
+            }
+        }
+        let mut records = Batch::default();
+        for (sub, bytes) in batch.iter().zip(encoded) {
+            records.insert(sub.imsi.as_bytes(), bytes);
+        }
+        let split = |overlay: &HashMap<&str, Option<&str>>| {
+            let (mut claim, mut release) = (Batch::default(), Batch::default());
+            for (id, owner) in overlay {
+                match owner {
+                    Some(imsi) => claim.insert(id.as_bytes(), imsi.as_bytes()),
+                    None => release.remove(id.as_bytes()),
+                }
+            }
+            (claim, release)
+        };
+        let (impi_claim, impi_release) = split(&impi);
+        let (impu_claim, impu_release) = split(&impu);
+        let what = "writing a batch of subscribers";
+        self.impi
+            .apply_batch(impi_claim)
+            .and_then(|()| self.impu.apply_batch(impu_claim))
+            .and_then(|()| self.subscribers.apply_batch(records))
+            .and_then(|()| self.impi.apply_batch(impi_release))
+            .and_then(|()| self.impu.apply_batch(impu_release))
+            .map_err(|e| backend(what, e))?;
+        drop(claims);
+        let seq = self.commit.applied(batch.len() as u64);
         self.count.fetch_add(new_ones, Ordering::Relaxed);
         for sub in batch {
             self.written(&sub.imsi, None);
@@ -699,6 +782,14 @@ struct Change<'a> {
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 impl Change<'_> {
+    /// Whether the change gives its subscriber an identity it did not have.
+    fn claims(&self) -> bool {
+        self.new.as_ref().is_some_and(|(_, new)| {
+            new.impis.difference(&self.old.impis).next().is_some()
+                || new.impus.difference(&self.old.impus).next().is_some()
+        })
+    }
+
     fn apply(
         &self,
         subs: &TransactionalTree,
