@@ -1,5 +1,6 @@
-//! An asynchronous Diameter client over TCP (RFC 6733 §2.1), reusable by the load
-//! generator ([`crate::bench`]), a future `sichss replay`, and tests.
+//! An asynchronous Diameter client over TCP (RFC 6733 §2.1), or over TLS from the first
+//! byte (§13, with [`ClientConfig::tls`]), reusable by the load generator
+//! ([`crate::bench`]), a future `sichss replay`, and tests.
 //!
 //! [`Client::connect`] opens the connection and performs the capabilities exchange
 //! (CER/CEA, RFC 6733 §5.3) advertising Cx (Vendor-Specific-Application-Id {10415,
@@ -32,8 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -86,6 +86,41 @@ pub struct ClientConfig {
     /// Where requests from the server other than DWR and DPR go (e.g. RTR, PPR); `None`
     /// answers them with 3001 DIAMETER_COMMAND_UNSUPPORTED.
     pub on_request: Option<mpsc::Sender<IncomingRequest>>,
+    /// Diameter over TLS (RFC 6733 §13: TLS from the first byte); `None` = plain TCP.
+    pub tls: Option<ClientTls>,
+}
+
+/// How the client speaks TLS: the rustls configuration (trusted CAs, a client certificate
+/// for mutual TLS) and the name the server's certificate must carry.
+#[derive(Clone)]
+pub struct ClientTls {
+    connector: tokio_rustls::TlsConnector,
+    server_name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientTls {
+    /// TLS with `config` (see [`crate::tls::client_config`]), verifying that the server's
+    /// certificate is valid for `server_name` (a DNS name or an IP address).
+    ///
+    /// # Errors
+    /// [`crate::tls::TlsError::ServerName`] when `server_name` is neither.
+    pub fn new(
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> Result<Self, crate::tls::TlsError> {
+        Ok(ClientTls {
+            connector: tokio_rustls::TlsConnector::from(config),
+            server_name: crate::tls::server_name(server_name)?,
+        })
+    }
 }
 
 impl ClientConfig {
@@ -107,6 +142,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(5),
             max_message_len: crate::codec::framer::DEFAULT_MAX_MESSAGE,
             on_request: None,
+            tls: None,
         }
     }
 }
@@ -121,6 +157,15 @@ pub enum ClientError {
         /// The address.
         addr: SocketAddr,
         /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS handshake failed (untrusted or mismatched server certificate, a client
+    /// certificate refused, no common protocol).
+    #[error("TLS handshake with {addr} failed: {source}")]
+    Tls {
+        /// The address.
+        addr: SocketAddr,
+        /// Why (rustls's reason).
         source: std::io::Error,
     },
     /// No TCP connection, or no CEA, within the connect timeout.
@@ -349,12 +394,39 @@ impl Client {
             .map_err(|source| ClientError::Connect { addr, source })?;
         stream.set_nodelay(true)?;
         let local = stream.local_addr()?;
-        let (mut rd, mut wr) = stream.into_split();
+        match cfg.tls.clone() {
+            None => {
+                let (rd, wr) = stream.into_split();
+                Self::exchange(rd, wr, local.ip(), cfg).await
+            }
+            Some(tls) => {
+                let stream = tls
+                    .connector
+                    .connect(tls.server_name.clone(), stream)
+                    .await
+                    .map_err(|source| ClientError::Tls { addr, source })?;
+                let (rd, wr) = tokio::io::split(stream);
+                Self::exchange(rd, wr, local.ip(), cfg).await
+            }
+        }
+    }
+
+    /// CER/CEA over an open connection, then the reader and writer tasks.
+    async fn exchange<R, W>(
+        mut rd: R,
+        mut wr: W,
+        local_ip: IpAddr,
+        cfg: ClientConfig,
+    ) -> Result<Client, ClientError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let dict = Dictionary::builtin();
 
         let first_hbh: u32 = rand::random();
         let first_e2e = initial_end_to_end();
-        let cer = capabilities_request(&cfg, local.ip(), first_hbh, first_e2e);
+        let cer = capabilities_request(&cfg, local_ip, first_hbh, first_e2e);
         wr.write_all(&cer.encode()).await?;
 
         let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -620,8 +692,8 @@ fn error_answer(req: &Message, rc: ResultCode, identity: &(String, String)) -> M
 
 /// Reads until one whole frame is at the front of `buf`, and takes it out. `None` on a
 /// clean end of stream.
-async fn read_frame(
-    rd: &mut OwnedReadHalf,
+async fn read_frame<R: AsyncRead + Unpin>(
+    rd: &mut R,
     buf: &mut BytesMut,
     max_len: u32,
 ) -> Result<Option<BytesMut>, ClientError> {
@@ -645,7 +717,7 @@ async fn read_frame(
 }
 
 /// The writer task: gathers queued frames into one write until told to stop.
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Out>) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Out>) {
     let mut batch: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
     while let Some(first) = rx.recv().await {
         let mut stop = false;
@@ -682,9 +754,9 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Out>) {
 }
 
 /// The reader task: routes answers to their waiters and answers the server's requests.
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     inner: Arc<Inner>,
-    mut rd: OwnedReadHalf,
+    mut rd: R,
     mut buf: BytesMut,
     done: watch::Sender<bool>,
 ) {

@@ -14,15 +14,25 @@
 //! [[diameter.peers]]                     # allowlist; none = loopback peers only
 //! origin_host = "scscf.ims.mnc001.mcc460.3gppnetwork.org"
 //! source = "10.0.0.0/8"
+//! [diameter.tls]                         # Diameter over TLS (RFC 6733 §13); off by default
+//! listen = ["127.0.0.1:5658"]            # TLS from the first byte, beside the TCP listeners
+//! cert = "/etc/sichss/hss.crt"           # PEM chain, leaf first
+//! key = "/etc/sichss/hss.key"            # PEM private key
+//! client_ca = "/etc/sichss/peers-ca.crt" # optional: require client certificates (mutual TLS)
+//! handshake_timeout_ms = 10000
 //!
 //! [admin]
 //! listen = "127.0.0.1:8080"
 //! token = "…"                            # required beyond loopback
+//! [admin.tls]                            # HTTPS for the provisioning API; off by default
+//! cert = "/etc/sichss/api.crt"
+//! key = "/etc/sichss/api.key"
 //!
 //! [store]
-//! data = "./sichss-data"
-//! cache_mb = 256                         # sled page cache (bounds the memory of a big store)
-//! cache_subscribers = 100000             # decoded subscribers kept in memory (0 = none)
+//! data = "./sichss-data"                 # the embedded sled store's directory, or:
+//! url = "postgres://sichss@db.example.org/sichss?schema=sichss"   # shared by several nodes
+//! pool_size = 16                         # PostgreSQL connections per node
+//! secrets_key_file = "/etc/sichss/secrets.key"  # optional: encrypt K/OPc/OP/passwords at rest
 //!
 //! [cx]
 //! default_scscf = "sip:127.0.0.1:6060"
@@ -45,6 +55,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::cx::{ChargingInfo, CxConfig};
+use crate::store::any::StoreLocation;
 use crate::store::SicRegistry;
 
 /// Why the configuration was refused; names the setting and the fix.
@@ -111,6 +122,55 @@ pub struct DiameterConfig {
     pub peers: Vec<PeerEntry>,
     /// Extra dictionary files loaded at start.
     pub dictionaries: Vec<PathBuf>,
+    /// `[diameter.tls]`: Diameter over TLS.
+    pub tls: DiameterTlsConfig,
+}
+
+/// `[diameter.tls]`: Diameter over TLS (RFC 6733 §13, TLS from the first byte) on its own
+/// listeners, beside the plain TCP ones. Off while `listen` is empty.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiameterTlsConfig {
+    /// TLS listen addresses (port 5658 by convention).
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain of this HSS, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// PEM file of the CAs whose client certificates are accepted; when set, peers must
+    /// present one (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    /// Longest TLS handshake, in milliseconds.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for DiameterTlsConfig {
+    fn default() -> Self {
+        DiameterTlsConfig {
+            listen: Vec::new(),
+            cert: None,
+            key: None,
+            client_ca: None,
+            handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[admin.tls]`: HTTPS for the provisioning API (both or neither).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminTlsConfig {
+    /// PEM certificate chain of the API, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+}
+
+impl AdminTlsConfig {
+    /// Whether HTTPS is configured.
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() && self.key.is_some()
+    }
 }
 
 impl Default for DiameterConfig {
@@ -126,6 +186,7 @@ impl Default for DiameterConfig {
             max_in_flight_per_connection: 256,
             peers: Vec::new(),
             dictionaries: Vec::new(),
+            tls: DiameterTlsConfig::default(),
         }
     }
 }
@@ -138,6 +199,8 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Bearer token; required when `listen` is not a loopback address.
     pub token: Option<String>,
+    /// `[admin.tls]`: HTTPS.
+    pub tls: AdminTlsConfig,
 }
 
 impl Default for AdminConfig {
@@ -145,28 +208,70 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             token: None,
+            tls: AdminTlsConfig::default(),
         }
     }
 }
 
 /// `[store]`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Directory of the sled database.
+    /// Directory of the sled database (when `url` is not set).
     pub data: PathBuf,
-    /// Size of sled's page cache, MiB.
-    pub cache_mb: u64,
-    /// Most decoded subscriber records kept in memory (0 disables the cache).
-    pub cache_subscribers: usize,
+    /// `sled:DIR` or `postgres://…` (see [`crate::store::any::StoreLocation`]); overrides
+    /// `data`. May hold a password: never shown whole.
+    pub url: Option<String>,
+    /// Pooled PostgreSQL connections of this node.
+    pub pool_size: usize,
+    /// File holding the 32-octet key (64 hex digits or base64) that encrypts K, OPc, OP,
+    /// passwords and HA1 at rest ([`crate::store::secrets`]); absent = stored in clear.
+    pub secrets_key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("data", &self.data)
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_deref()
+                    .map(crate::store::postgres::location::redact),
+            )
+            .field("pool_size", &self.pool_size)
+            .field("secrets_key_file", &self.secrets_key_file)
+            .finish()
+    }
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             data: PathBuf::from("./sichss-data"),
-            cache_mb: 256,
-            cache_subscribers: 100_000,
+            url: None,
+            pool_size: crate::store::postgres::DEFAULT_POOL_SIZE,
+            secrets_key_file: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Where the store is: `url` when set, else the sled directory `data`.
+    ///
+    /// # Errors
+    /// `Invalid` on `store.url`, naming the accepted forms.
+    pub fn location(&self) -> Result<StoreLocation, ConfigError> {
+        match &self.url {
+            None => Ok(StoreLocation::Sled(self.data.clone())),
+            Some(url) => StoreLocation::parse(url).map_err(|e| ConfigError::Invalid {
+                setting: "store.url",
+                problem: match e {
+                    crate::store::StoreError::Invalid { problem, .. } => problem,
+                    other => other.to_string(),
+                },
+            }),
         }
     }
 }
@@ -294,6 +399,47 @@ impl Config {
                 });
             }
         }
+        self.store.location()?;
+        if self.store.pool_size == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "store.pool_size",
+                problem: "must be at least 1 (16 is the default)".into(),
+            });
+        }
+        let tls = &self.diameter.tls;
+        if !tls.listen.is_empty() {
+            if tls.cert.is_none() || tls.key.is_none() {
+                return Err(ConfigError::Invalid {
+                    setting: "diameter.tls",
+                    problem:
+                        "TLS listen addresses need a certificate and a key: give cert and key \
+                              (PEM files) in [diameter.tls], or --tls-cert and --tls-key"
+                            .into(),
+                });
+            }
+            if tls.handshake_timeout_ms == 0 {
+                return Err(ConfigError::Invalid {
+                    setting: "diameter.tls.handshake_timeout_ms",
+                    problem: "must be at least 1 (default 10000)".into(),
+                });
+            }
+        } else if tls.cert.is_some() || tls.key.is_some() || tls.client_ca.is_some() {
+            return Err(ConfigError::Invalid {
+                setting: "diameter.tls.listen",
+                problem: "is empty, but a TLS certificate, key or client CA is given: give the \
+                          TLS addresses (e.g. listen = [\"0.0.0.0:5658\"], or --tls-listen), or \
+                          remove the TLS files"
+                    .into(),
+            });
+        }
+        if self.admin.tls.cert.is_some() != self.admin.tls.key.is_some() {
+            return Err(ConfigError::Invalid {
+                setting: "admin.tls",
+                problem: "give both cert and key (PEM files), or neither \
+                          (--admin-tls-cert and --admin-tls-key)"
+                    .into(),
+            });
+        }
         if self.cx.max_auth_items == 0 {
             return Err(ConfigError::Invalid {
                 setting: "cx.max_auth_items",
@@ -377,6 +523,61 @@ mod tests {
     }
 
     #[test]
+    fn reads_tls_and_secrets_settings() {
+        let c = Config::from_toml(
+            r#"
+            [diameter.tls]
+            listen = ["127.0.0.1:5658"]
+            cert = "hss.crt"
+            key = "hss.key"
+            client_ca = "ca.crt"
+            [admin.tls]
+            cert = "api.crt"
+            key = "api.key"
+            [store]
+            secrets_key_file = "secrets.key"
+            "#,
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(
+            c.diameter.tls.listen,
+            vec!["127.0.0.1:5658".parse().unwrap()]
+        );
+        assert_eq!(c.diameter.tls.client_ca, Some(PathBuf::from("ca.crt")));
+        assert_eq!(c.diameter.tls.handshake_timeout_ms, 10_000);
+        assert!(c.admin.tls.enabled());
+        assert_eq!(c.store.secrets_key_file, Some(PathBuf::from("secrets.key")));
+        assert!(!Config::default().admin.tls.enabled());
+        assert!(Config::default().diameter.tls.listen.is_empty());
+    }
+
+    #[test]
+    fn rejects_incomplete_tls_settings_naming_the_fix() {
+        let mut c = Config::default();
+        c.diameter.tls.listen = vec!["127.0.0.1:5658".parse().unwrap()];
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("diameter.tls") && e.contains("--tls-cert"),
+            "{e}"
+        );
+        let mut c = Config::default();
+        c.diameter.tls.cert = Some("x".into());
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("diameter.tls.listen") && e.contains("--tls-listen"),
+            "{e}"
+        );
+        let mut c = Config::default();
+        c.admin.tls.key = Some("x".into());
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("admin.tls") && e.contains("--admin-tls-cert"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn rejects_unknown_setting_naming_it() {
         let e = Config::from_toml("[diameter]\nlisten_addr = \"x\"\n").unwrap_err();
         assert!(e.contains("listen_addr"), "{e}");
@@ -399,5 +600,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("diameter.origin_host"));
+    }
+
+    #[test]
+    fn reads_a_postgres_store_url_and_refuses_a_bad_one_without_showing_the_password() {
+        let c = Config::from_toml(
+            "[store]\nurl = \"postgres://hss:s3cret@db.example.org/ims?schema=sichss\"\npool_size = 4\n",
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(
+            c.store.location().unwrap().to_string(),
+            "postgres://hss:***@db.example.org/ims?schema=sichss"
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let mut c = Config::default();
+        c.store.url = Some("postgress://hss:s3cret@db/ims".into());
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.starts_with("store.url: "), "{e}");
+        assert!(e.contains("postgres://[user[:password]@]host"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
     }
 }

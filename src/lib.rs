@@ -7,13 +7,17 @@
 //! - [`dict`]: Diameter dictionaries (data files under `dictionaries/`).
 //! - [`identity`]: IMPI/IMPU parsing, derivation and normalisation, with the SIC (TS 23.003 §13).
 //! - [`auth`]: Milenage, IMS-AKA vectors and resync, SQN management, SIP Digest (pure).
-//! - [`store`]: the subscriber store trait, its domain model and backends.
+//! - [`store`]: the subscriber store trait, its domain model and backends (sled, PostgreSQL).
+//! - [`cluster`]: several nodes on one PostgreSQL store: who holds which S-CSCF's
+//!   connection, and RTR/PPR forwarded to that node (LISTEN/NOTIFY).
 //! - [`cx`]: the Cx application: UAR, SAR, LIR, MAR answered; RTR, PPR built (TS 29.228 §6).
 //! - [`peer`]: the sans-IO base protocol with one peer (CER/CEA, DWR/DWA, DPR/DPA, error
 //!   answers, watchdog, allowlist).
 //! - [`app`]: the [`app::Application`] trait, the seam between the server and Cx.
 //! - [`server`]: the only networking module (tokio): listeners, connections, the
 //!   [`server::Peers`] registry for HSS-initiated requests, graceful shutdown.
+//! - [`tls`]: TLS from PEM files (rustls): Diameter over TLS, HTTPS for the API, mutual
+//!   TLS, the client side for the Diameter client and the admin CLI.
 //! - [`serve`]: the composition root of `sichss serve`.
 //! - [`cli`]: the command line.
 //! - [`config`]: the TOML configuration with its defaults.
@@ -28,6 +32,8 @@
 //!   against real CSCFs (`sichss ue`, harness/kamailio/).
 //! - [`pcap`]: pcap/pcapng capture files read and written, and the Diameter messages in them
 //!   (TCP reassembly, SCTP DATA chunks); used by `sichss decode` and the capture tests.
+//! - [`replay`]: `sichss replay`: a capture's Cx requests sent to an HSS, each answer compared
+//!   with the recorded one.
 //! - [`cli`]: the `sichss` command line (clap); the composition root, one module per
 //!   subcommand.
 #![forbid(unsafe_code)]
@@ -40,6 +46,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod cx;
@@ -48,7 +55,9 @@ pub mod dict;
 pub mod identity;
 pub mod pcap;
 pub mod peer;
+pub mod replay;
 pub mod serve;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod ue;

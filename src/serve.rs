@@ -9,12 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::{Application, PeerInfo};
+use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError};
 use crate::cx::{CxApp, CX_APPLICATION_ID};
 use crate::dict::Dictionary;
 use crate::peer::{AllowEntry, Allowlist, LocalIdentity};
-use crate::server::{Peers, Server, ServerConfig};
-use crate::store::sled::SledStore;
+use crate::server::{PeerError, Peers, Server, ServerConfig};
+use crate::store::any::{AnyStore, StoreLocation};
+use crate::store::secrets::{EncryptingStore, SecretsKey};
 use crate::store::SubscriberStore;
 
 /// Flags of `sichss serve`; each overrides the configuration file, and each has an
@@ -24,9 +26,14 @@ pub struct ServeArgs {
     /// TOML configuration file (every setting optional).
     #[arg(long, env = "SICHSS_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Directory of the embedded sled store [default: ./sichss-data].
+    /// Directory of the embedded sled store [default: ./sichss-data]; the same as
+    /// `--store sled:DIR`.
     #[arg(long, env = "SICHSS_DATA")]
     pub data: Option<PathBuf>,
+    /// The store: `sled:DIR`, or `postgres://[user[:password]@]host[:port]/db[?schema=NAME]`
+    /// to share one PostgreSQL database between several nodes (migrated at start).
+    #[arg(long, env = "SICHSS_STORE", hide_env_values = true, value_name = "URL")]
+    pub store: Option<String>,
     /// Diameter listen address(es), IPv4 or IPv6 [default: 127.0.0.1:3868].
     #[arg(long, env = "SICHSS_LISTEN", value_delimiter = ',')]
     pub listen: Vec<SocketAddr>,
@@ -45,10 +52,36 @@ pub struct ServeArgs {
     /// S-CSCF SIP URI named in Server-Capabilities [default: sip:127.0.0.1:6060].
     #[arg(long, env = "SICHSS_DEFAULT_SCSCF")]
     pub default_scscf: Option<String>,
+    /// Diameter over TLS listen address(es) (TLS from the first byte, RFC 6733 §13; 5658
+    /// by convention), beside the TCP ones; needs --tls-cert and --tls-key.
+    #[arg(long, env = "SICHSS_TLS_LISTEN", value_delimiter = ',')]
+    pub tls_listen: Vec<SocketAddr>,
+    /// PEM certificate chain for Diameter over TLS (leaf first).
+    #[arg(long, env = "SICHSS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SICHSS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM file of CAs whose client certificates Diameter peers must present (mutual TLS).
+    #[arg(long, env = "SICHSS_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// PEM certificate chain: serve the provisioning API over HTTPS.
+    #[arg(long, env = "SICHSS_ADMIN_TLS_CERT")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// PEM private key of --admin-tls-cert.
+    #[arg(long, env = "SICHSS_ADMIN_TLS_KEY")]
+    pub admin_tls_key: Option<PathBuf>,
+    /// File with the 32-octet key (64 hex digits or base64) that encrypts K, OPc, OP and
+    /// passwords at rest. The key itself may instead be given in SICHSS_SECRETS_KEY.
+    #[arg(long, env = "SICHSS_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
     /// Provision the demo subscribers if absent, and print how to try them.
     #[arg(long)]
     pub demo: bool,
 }
+
+/// The environment variable that may hold the secrets key itself (not a file).
+pub const SECRETS_KEY_ENV: &str = "SICHSS_SECRETS_KEY";
 
 /// Why `sichss serve` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +91,22 @@ pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The store could not be opened.
-    #[error("cannot open the store in {dir}: {error} (is another sichss using it? choose another --data DIR)")]
+    #[error("cannot open the store {location}: {error} ({hint})")]
     Store {
-        /// The data directory.
-        dir: PathBuf,
+        /// `sled:DIR` or the URL with its password hidden.
+        location: String,
         /// Why.
         error: crate::store::StoreError,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// This node could not join the other nodes on the PostgreSQL store.
+    #[error("cannot join the cluster on {location}: {error}")]
+    Cluster {
+        /// The URL with its password hidden.
+        location: String,
+        /// Why.
+        error: crate::cluster::ForwardError,
     },
     /// A listener could not be bound.
     #[error("{0} (choose another address with --listen / --admin-listen)")]
@@ -82,6 +125,17 @@ pub enum ServeError {
     /// The store failed while provisioning the demo.
     #[error("provisioning the demo subscribers: {0}")]
     Demo(crate::store::StoreError),
+    /// A TLS certificate, key or CA file is unusable.
+    #[error("{setting}: {error}")]
+    Tls {
+        /// The settings at fault, e.g. `[diameter.tls] / --tls-cert, --tls-key, --tls-client-ca`.
+        setting: &'static str,
+        /// Why.
+        error: crate::tls::TlsError,
+    },
+    /// The secrets key is missing, unreadable or does not fit the store.
+    #[error("{0}")]
+    Secrets(String),
 }
 
 impl ServeArgs {
@@ -94,8 +148,21 @@ impl ServeArgs {
             Some(p) => Config::from_file(p)?,
             None => Config::default(),
         };
-        if let Some(d) = &self.data {
-            c.store.data = d.clone();
+        match (&self.data, &self.store) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    setting: "store",
+                    problem: "give --data DIR or --store URL, not both (--data DIR is \
+                              --store sled:DIR)"
+                        .into(),
+                })
+            }
+            (Some(d), None) => {
+                c.store.data = d.clone();
+                c.store.url = None;
+            }
+            (None, Some(url)) => c.store.url = Some(url.clone()),
+            (None, None) => {}
         }
         if !self.listen.is_empty() {
             c.diameter.listen = self.listen.clone();
@@ -114,6 +181,27 @@ impl ServeArgs {
         }
         if let Some(s) = &self.default_scscf {
             c.cx.default_scscf = s.clone();
+        }
+        if !self.tls_listen.is_empty() {
+            c.diameter.tls.listen = self.tls_listen.clone();
+        }
+        if let Some(p) = &self.tls_cert {
+            c.diameter.tls.cert = Some(p.clone());
+        }
+        if let Some(p) = &self.tls_key {
+            c.diameter.tls.key = Some(p.clone());
+        }
+        if let Some(p) = &self.tls_client_ca {
+            c.diameter.tls.client_ca = Some(p.clone());
+        }
+        if let Some(p) = &self.admin_tls_cert {
+            c.admin.tls.cert = Some(p.clone());
+        }
+        if let Some(p) = &self.admin_tls_key {
+            c.admin.tls.key = Some(p.clone());
+        }
+        if let Some(p) = &self.secrets_key_file {
+            c.store.secrets_key_file = Some(p.clone());
         }
         c.check()?;
         Ok(c)
@@ -150,8 +238,14 @@ impl<S: SubscriberStore> Application for CxService<S> {
     }
 }
 
-/// Sends HSS-initiated requests through the server's peer registry.
-struct PeerRequests(Peers);
+/// Sends HSS-initiated requests through the server's peer registry; with a PostgreSQL
+/// store, a request for a peer this node has no connection to is forwarded to the node
+/// that has one ([`crate::cluster`]).
+struct PeerRequests {
+    peers: Peers,
+    cluster: Option<Cluster>,
+    dict: Arc<Dictionary>,
+}
 
 impl crate::api::HssRequests for PeerRequests {
     fn send<'a>(
@@ -162,13 +256,47 @@ impl crate::api::HssRequests for PeerRequests {
         Box<dyn std::future::Future<Output = Result<crate::codec::Message, String>> + Send + 'a>,
     > {
         Box::pin(async move {
-            req.header.end_to_end = self.0.next_end_to_end();
-            self.0
-                .send_request(origin_host, req)
+            req.header.end_to_end = self.peers.next_end_to_end();
+            let Some(cluster) = &self.cluster else {
+                return self
+                    .peers
+                    .send_request(origin_host, req)
+                    .await
+                    .map_err(|e| e.to_string());
+            };
+            let copy = req.clone();
+            match self.peers.send_request(origin_host, req).await {
+                Err(PeerError::NotConnected { .. }) => {}
+                other => return other.map_err(|e| e.to_string()),
+            }
+            let answer = cluster
+                .forward(origin_host, copy.encode())
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            crate::codec::decode_message(&answer, &self.dict).map_err(|e| {
+                format!("the answer of peer {origin_host:?} forwarded by another node does not decode: {e}")
+            })
         })
     }
+}
+
+/// Carries out a request forwarded by another node: sends it on this node's connection
+/// (never forwarding again) and returns the encoded answer.
+fn forwarded_request_handler(peers: Peers, dict: Arc<Dictionary>) -> crate::cluster::Handler {
+    Arc::new(move |origin_host: String, request: Vec<u8>| {
+        let (peers, dict) = (peers.clone(), dict.clone());
+        Box::pin(async move {
+            let req = crate::codec::decode_message(&request, &dict)
+                .map_err(|e| format!("the forwarded request does not decode: {e}"))?;
+            match peers.send_request(&origin_host, req).await {
+                Ok(answer) => Ok(answer.encode()),
+                Err(e @ PeerError::NotConnected { .. }) => {
+                    Err(format!("{e} (it disconnected from this node)"))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    })
 }
 
 fn allowlist(c: &Config) -> Result<Allowlist, ConfigError> {
@@ -192,6 +320,61 @@ fn allowlist(c: &Config) -> Result<Allowlist, ConfigError> {
     Ok(Allowlist { entries })
 }
 
+/// The secrets key from `[store] secrets_key_file` (or its flag), else from the
+/// SICHSS_SECRETS_KEY environment variable (`env_key`); `None` when neither is given.
+///
+/// # Errors
+/// [`ServeError::Secrets`]: both given, or the key unreadable or malformed.
+pub fn secrets_key(cfg: &Config, env_key: Option<&str>) -> Result<Option<SecretsKey>, ServeError> {
+    let env_key = env_key.filter(|k| !k.trim().is_empty());
+    match (&cfg.store.secrets_key_file, env_key) {
+        (Some(_), Some(_)) => Err(ServeError::Secrets(format!(
+            "the secrets key is given twice, as a file (--secrets-key-file / [store] secrets_key_file) and in {SECRETS_KEY_ENV}: give one"
+        ))),
+        (Some(path), None) => SecretsKey::from_file(path)
+            .map(Some)
+            .map_err(|e| ServeError::Secrets(e.to_string())),
+        (None, Some(k)) => SecretsKey::parse(k, SECRETS_KEY_ENV)
+            .map(Some)
+            .map_err(|e| ServeError::Secrets(e.to_string())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The TLS settings of the Diameter listeners and of the API, when configured.
+type TlsConfigs = (
+    Option<Arc<rustls::ServerConfig>>,
+    Option<Arc<rustls::ServerConfig>>,
+);
+
+fn tls_configs(cfg: &Config) -> Result<TlsConfigs, ServeError> {
+    let t = &cfg.diameter.tls;
+    let diameter = match (&t.cert, &t.key, t.listen.is_empty()) {
+        (Some(cert), Some(key), false) => Some(
+            crate::tls::server_config(cert, key, t.client_ca.as_deref(), &[]).map_err(
+                |error| ServeError::Tls {
+                    setting: "Diameter TLS ([diameter.tls] cert/key/client_ca, --tls-cert/--tls-key/--tls-client-ca)",
+                    error,
+                },
+            )?,
+        ),
+        _ => None,
+    };
+    let a = &cfg.admin.tls;
+    let api = match (&a.cert, &a.key) {
+        (Some(cert), Some(key)) => Some(
+            crate::tls::server_config(cert, key, None, &[b"http/1.1"]).map_err(|error| {
+                ServeError::Tls {
+                    setting: "API TLS ([admin.tls] cert/key, --admin-tls-cert/--admin-tls-key)",
+                    error,
+                }
+            })?,
+        ),
+        _ => None,
+    };
+    Ok((diameter, api))
+}
+
 /// Runs the HSS until Ctrl-C or SIGTERM.
 ///
 /// # Errors
@@ -213,17 +396,41 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     let dict = Arc::new(dict);
 
-    let store = SledStore::open_with(
-        &cfg.store.data,
-        crate::store::sled::SledOptions {
-            cache_bytes: cfg.store.cache_mb.saturating_mul(1 << 20),
-            cache_subscribers: cfg.store.cache_subscribers,
-        },
-    )
-    .map_err(|error| ServeError::Store {
-        dir: cfg.store.data.clone(),
-        error,
-    })?;
+    let (diameter_tls, api_tls) = tls_configs(&cfg)?;
+    let key = secrets_key(&cfg, std::env::var(SECRETS_KEY_ENV).ok().as_deref())?;
+
+    let location = cfg.store.location()?;
+    let store = AnyStore::open(&location, cfg.store.pool_size)
+        .await
+        .map_err(|error| ServeError::Store {
+            location: location.to_string(),
+            error,
+            hint: match location {
+                StoreLocation::Sled(_) => "is another sichss using it? choose another --data DIR",
+                StoreLocation::Postgres(_) => {
+                    "is the server up, and may this user connect and create tables?"
+                }
+            },
+        })?;
+    let store = EncryptingStore::new(store, key);
+    let check = store
+        .check_key()
+        .await
+        .map_err(|e| ServeError::Secrets(e.to_string()))?;
+    if store.encrypts() {
+        tracing::info!(
+            verified = check.encrypted_found,
+            "secrets encrypted at rest (AES-256-GCM)"
+        );
+        if check.plaintext_records > 0 {
+            tracing::warn!(
+                records = check.plaintext_records,
+                scanned = check.scanned,
+                "some subscribers still hold plaintext secrets; each is encrypted when next \
+                 written, or all at once with `sichss export` then `sichss import`"
+            );
+        }
+    }
     let store = Arc::new(store);
     if args.demo {
         provision_demo(store.as_ref()).await?;
@@ -244,16 +451,49 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         watchdog_tw: Duration::from_secs(cfg.diameter.watchdog_seconds.max(6)),
         request_timeout: Duration::from_millis(cfg.diameter.request_timeout_ms),
         max_in_flight_per_connection: cfg.diameter.max_in_flight_per_connection,
+        tls_listen: cfg.diameter.tls.listen.clone(),
+        tls: diameter_tls,
+        tls_handshake_timeout: Duration::from_millis(cfg.diameter.tls.handshake_timeout_ms),
         ..ServerConfig::new(LocalIdentity::new("x", "x"))
     };
     let service = Arc::new(CxService {
         cx: cx.clone(),
         metrics: metrics.clone(),
     });
-    let server = Server::bind(server_cfg, service, dict, peers.clone())
+    let server = Server::bind(server_cfg, service, dict.clone(), peers.clone())
         .await
         .map_err(ServeError::Bind)?;
+    let cluster = match store.inner().postgres() {
+        None => None,
+        Some(pg) => {
+            let cluster = Cluster::join(
+                pg,
+                &cfg.diameter.origin_host,
+                forwarded_request_handler(peers.clone(), dict.clone()),
+                Duration::from_millis(cfg.diameter.request_timeout_ms),
+            )
+            .await
+            .map_err(|error| ServeError::Cluster {
+                location: location.to_string(),
+                error,
+            })?;
+            let listed = peers.clone();
+            cluster.spawn_connection_sync(
+                move || {
+                    listed
+                        .list()
+                        .into_iter()
+                        .filter(|p| p.state == crate::peer::PeerState::Open)
+                        .map(|p| p.origin_host)
+                        .collect()
+                },
+                peers.changes(),
+            );
+            Some(cluster)
+        }
+    };
     let diameter_addrs = server.local_addrs();
+    let diameter_tls_addrs = server.tls_local_addrs();
 
     crate::api::check_listen(cfg.admin.listen, cfg.admin.token.as_deref())
         .map_err(ServeError::Admin)?;
@@ -268,7 +508,11 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let api_addr = api_listener.local_addr().map_err(ServeError::Bind)?;
     let api_state = crate::api::ApiState::new(
         cx,
-        Arc::new(PeerRequests(peers.clone())),
+        Arc::new(PeerRequests {
+            peers: peers.clone(),
+            cluster: cluster.clone(),
+            dict: dict.clone(),
+        }),
         metrics.clone(),
         cfg.admin.token.clone(),
     );
@@ -291,29 +535,55 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         });
     }
 
-    let addrs: Vec<String> = diameter_addrs.iter().map(|a| a.to_string()).collect();
+    let join = |v: &[SocketAddr]| {
+        v.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // TLS fields only when configured, so existing readers of the line see what they did.
+    let mut tls_fields = String::new();
+    if !diameter_tls_addrs.is_empty() {
+        tls_fields.push_str(&format!(" diameter_tls={}", join(&diameter_tls_addrs)));
+    }
+    if api_tls.is_some() {
+        tls_fields.push_str(" api_scheme=https");
+    }
     // One line for people and scripts: tests read the bound ports from it.
     println!(
-        "sichss listening diameter={} api={} data={} subscribers={} startup_ms={}",
-        addrs.join(","),
+        "sichss listening diameter={} api={} store={}{} subscribers={} startup_ms={}{tls_fields}",
+        join(&diameter_addrs),
         api_addr,
-        cfg.store.data.display(),
+        location,
+        cluster
+            .as_ref()
+            .map(|c| format!(" node={}", c.node_id()))
+            .unwrap_or_default(),
         subscribers,
         started.elapsed().as_millis()
     );
     if args.demo {
-        print_demo_help(&diameter_addrs, api_addr);
+        let scheme = if api_tls.is_some() { "https" } else { "http" };
+        print_demo_help(&diameter_addrs, scheme, api_addr);
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-    let api = tokio::spawn(crate::api::serve(
-        api_listener,
-        api_state,
-        wait_stop(stop_rx.clone()),
-    ));
+    let api = match api_tls {
+        Some(tls) => tokio::spawn(crate::api::serve_tls(
+            api_listener,
+            tls,
+            api_state,
+            wait_stop(stop_rx.clone()),
+        )),
+        None => tokio::spawn(crate::api::serve(
+            api_listener,
+            api_state,
+            wait_stop(stop_rx.clone()),
+        )),
+    };
     let diameter = tokio::spawn(server.serve(wait_stop(stop_rx)));
 
     shutdown_signal().await;
@@ -321,6 +591,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let _ = stop_tx.send(true);
     let _ = diameter.await;
     let _ = api.await;
+    if let Some(c) = &cluster {
+        c.leave().await;
+    }
     drop(store);
     tracing::info!("stopped");
     Ok(())
@@ -347,7 +620,8 @@ async fn shutdown_signal() {
     }
 }
 
-/// Creates demo subscribers A and B unless they exist.
+/// Creates demo subscribers A and B unless they exist (another node sharing the store
+/// may create them at the same moment: that is fine).
 async fn provision_demo<S: SubscriberStore>(store: &S) -> Result<(), ServeError> {
     for sub in [crate::demo::subscriber_a(), crate::demo::subscriber_b()] {
         if store
@@ -357,13 +631,16 @@ async fn provision_demo<S: SubscriberStore>(store: &S) -> Result<(), ServeError>
             .is_none()
         {
             tracing::info!(imsi = %sub.imsi, "provisioning demo subscriber");
-            store.create(sub).await.map_err(ServeError::Demo)?;
+            match store.create(sub).await {
+                Ok(()) | Err(crate::store::StoreError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(ServeError::Demo(e)),
+            }
         }
     }
     Ok(())
 }
 
-fn print_demo_help(diameter: &[SocketAddr], api: SocketAddr) {
+fn print_demo_help(diameter: &[SocketAddr], scheme: &str, api: SocketAddr) {
     let d = diameter.first().map(|a| a.to_string()).unwrap_or_default();
     println!(
         "\
@@ -374,7 +651,7 @@ demo subscribers provisioned (K <set>, OPc <set>, AMF 8000, SIP Digest password 
      shared IMPUs     sip:{ma}@{dom}  tel:{ma}
   B  IMSI {ib}  MSISDN {mb}  plain IMPI {pb}
 try:
-  sichss subscriber show --imsi {ia}          (API at http://{api})
+  sichss subscriber show --imsi {ia}          (API at {scheme}://{api})
   sichss decode --hex <a captured Cx message>
   point a Kamailio I-CSCF/S-CSCF at {d} (see harness/kamailio/README.md)",
         ia = crate::demo::IMSI_A,
@@ -386,4 +663,50 @@ try:
         mb = crate::demo::MSISDN_B,
         pb = crate::demo::impi_b(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secrets_key_comes_from_the_file_or_the_environment_not_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k");
+        std::fs::write(&file, "11".repeat(32)).unwrap();
+        let env_key = "22".repeat(32);
+        let mut cfg = Config::default();
+        assert!(secrets_key(&cfg, None).unwrap().is_none());
+        assert!(secrets_key(&cfg, Some("  ")).unwrap().is_none());
+        assert!(secrets_key(&cfg, Some(&env_key)).unwrap().is_some());
+        cfg.store.secrets_key_file = Some(file.clone());
+        assert!(secrets_key(&cfg, None).unwrap().is_some());
+        let e = secrets_key(&cfg, Some(&env_key)).unwrap_err().to_string();
+        assert!(
+            e.contains("given twice") && e.contains(SECRETS_KEY_ENV),
+            "{e}"
+        );
+        cfg.store.secrets_key_file = Some(dir.path().join("absent"));
+        let e = secrets_key(&cfg, None).unwrap_err().to_string();
+        assert!(e.contains("absent"), "{e}");
+    }
+
+    #[test]
+    fn flags_set_the_tls_and_secrets_settings() {
+        let args = ServeArgs {
+            tls_listen: vec!["127.0.0.1:5658".parse().unwrap()],
+            tls_cert: Some("c".into()),
+            tls_key: Some("k".into()),
+            tls_client_ca: Some("ca".into()),
+            admin_tls_cert: Some("ac".into()),
+            admin_tls_key: Some("ak".into()),
+            secrets_key_file: Some("s".into()),
+            ..ServeArgs::default()
+        };
+        let c = args.config().unwrap();
+        assert_eq!(c.diameter.tls.listen.len(), 1);
+        assert_eq!(c.diameter.tls.client_ca, Some(PathBuf::from("ca")));
+        assert!(c.admin.tls.enabled());
+        assert_eq!(c.store.secrets_key_file, Some(PathBuf::from("s")));
+    }
 }

@@ -145,6 +145,7 @@ impl Server {
         AdminGlobal {
             api: self.api.clone(),
             token: None,
+            ca_cert: None,
         }
     }
 
@@ -1155,6 +1156,7 @@ fn the_cli_says_when_sichss_is_not_running() {
     let global = AdminGlobal {
         api: format!("http://127.0.0.1:{port}"),
         token: None,
+        ca_cert: None,
     };
     let mut out = Vec::new();
     let e = admin::run_with(

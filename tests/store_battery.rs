@@ -640,3 +640,11 @@ store_battery!(
     sled,
     sichss::store::sled::SledStore::open_temporary().unwrap()
 );
+
+store_battery!(
+    postgres,
+    match crate::common::pg::fresh_store().await {
+        Some(store) => store,
+        None => return,
+    }
+);

@@ -2,6 +2,8 @@
 //! API's own forms and views, errors as [`AdminError`].
 
 use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -30,14 +32,42 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the API at `api` (e.g. `http://127.0.0.1:8080`).
+    /// A client of the API at `api` (e.g. `http://127.0.0.1:8080`, or `https://…`, whose
+    /// certificate must then chain to a public root CA; see [`Client::with_ca_cert`]).
     pub fn new(api: &str, token: Option<&str>) -> Self {
+        Self::with_agent(api, token, ureq::AgentBuilder::new())
+    }
+
+    /// A client that trusts the CA certificates of the PEM file `ca_cert` (instead of the
+    /// public roots) for an `https://` API: a private CA, or a self-signed certificate.
+    ///
+    /// # Errors
+    /// [`AdminError::Io`] when the file cannot be read or holds no CA certificate.
+    pub fn with_ca_cert(
+        api: &str,
+        token: Option<&str>,
+        ca_cert: Option<&Path>,
+    ) -> Result<Self, AdminError> {
+        let Some(ca) = ca_cert else {
+            return Ok(Self::new(api, token));
+        };
+        let tls = crate::tls::client_config(ca, None).map_err(|e| AdminError::Io {
+            path: ca.display().to_string(),
+            message: format!("--ca-cert: {e}"),
+        })?;
+        let tls: Arc<rustls::ClientConfig> = tls;
+        Ok(Self::with_agent(
+            api,
+            token,
+            ureq::AgentBuilder::new().tls_config(tls),
+        ))
+    }
+
+    fn with_agent(api: &str, token: Option<&str>, agent: ureq::AgentBuilder) -> Self {
         Client {
             api: api.trim_end_matches('/').to_owned(),
             token: token.filter(|t| !t.is_empty()).map(str::to_owned),
-            agent: ureq::AgentBuilder::new()
-                .timeout_connect(CONNECT_TIMEOUT)
-                .build(),
+            agent: agent.timeout_connect(CONNECT_TIMEOUT).build(),
         }
     }
 
@@ -77,15 +107,28 @@ impl Client {
                     body: Box::new(body),
                 })
             }
-            Err(ureq::Error::Transport(t)) => match t.kind() {
-                ureq::ErrorKind::ConnectionFailed => Err(AdminError::NotRunning {
-                    api: self.api.clone(),
-                }),
-                _ => Err(AdminError::Unreachable {
-                    api: self.api.clone(),
-                    message: t.to_string(),
-                }),
-            },
+            Err(ureq::Error::Transport(t)) => {
+                let message = t.to_string();
+                if is_tls_failure(&message) {
+                    return Err(AdminError::Unreachable {
+                        api: self.api.clone(),
+                        message: format!(
+                            "{message} (TLS: if the API's certificate is from a private CA or \
+                             self-signed, give that CA with --ca-cert FILE or SICHSS_CA_CERT; \
+                             an http:// URL cannot reach an HTTPS API, use https://)"
+                        ),
+                    });
+                }
+                match t.kind() {
+                    ureq::ErrorKind::ConnectionFailed => Err(AdminError::NotRunning {
+                        api: self.api.clone(),
+                    }),
+                    _ => Err(AdminError::Unreachable {
+                        api: self.api.clone(),
+                        message,
+                    }),
+                }
+            }
         }
     }
 
@@ -250,6 +293,15 @@ impl Client {
                 message: e.to_string(),
             })
     }
+}
+
+/// Whether a transport error message is about TLS (certificate, handshake), as rustls and
+/// ureq word them.
+fn is_tls_failure(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["certificate", "tls", "handshake", "unknownissuer", "alert"]
+        .iter()
+        .any(|w| m.contains(w))
 }
 
 /// `/subscribers/{imsi}/services/{sic}{rest}`, with the plain service as `plain`.

@@ -253,7 +253,7 @@ pub fn run_with(
     cmd: AdminCommand,
     out: &mut dyn Write,
 ) -> Result<(), AdminError> {
-    let client = global.client();
+    let client = global.client()?;
     match cmd {
         AdminCommand::Subscriber(c) => subscriber(&client, c, out),
         AdminCommand::Service(c) => service(&client, c, out),

@@ -1,5 +1,6 @@
 //! The admin CLI: `sichss subscriber …`, `sichss service …`, `sichss import`, `sichss
-//! export`, a client of the provisioning API ([`crate::api`]) over HTTP.
+//! export`, a client of the provisioning API ([`crate::api`]) over HTTP or HTTPS
+//! (`--ca-cert` / SICHSS_CA_CERT to trust a private CA).
 //!
 //! The root CLI flattens [`AdminGlobal`] and the [`AdminCommand`] variants into its own
 //! subcommands and calls [`run`]. Everything goes through the running server (there is
@@ -33,12 +34,19 @@ pub struct AdminGlobal {
     /// Bearer token of the API (the server's --admin-token).
     #[arg(long, env = "SICHSS_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM file of the CA to trust for an https:// API (a private CA or a self-signed
+    /// certificate) instead of the public roots.
+    #[arg(long, env = "SICHSS_CA_CERT", global = true)]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl AdminGlobal {
     /// A client for these settings.
-    pub fn client(&self) -> Client {
-        Client::new(&self.api, self.token.as_deref())
+    ///
+    /// # Errors
+    /// [`AdminError::Io`] when `--ca-cert` cannot be read.
+    pub fn client(&self) -> Result<Client, AdminError> {
+        Client::with_ca_cert(&self.api, self.token.as_deref(), self.ca_cert.as_deref())
     }
 }
 

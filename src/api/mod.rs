@@ -17,7 +17,7 @@
 //! | `PUT /subscribers/{imsi}/services/{sic}/profile` | replace the profile; PPR if registered |
 //! | `POST /subscribers/{imsi}/services/{sic}/deregister` | administrative de-registration (RTR) |
 //! | `POST /import` | JSON lines (the export format), insert-or-replace |
-//! | `GET /export` | JSON lines of every subscriber, **with credentials** (a backup) |
+//! | `GET /export` | JSON lines of every subscriber, **with credentials** (a backup; as `enc:v1:` ciphertext when encryption at rest is on, see [`crate::store::secrets`]) |
 //! | `GET /openapi.json` | the OpenAPI 3.0 description (`src/api/openapi.json`) |
 //! | `GET /metrics` | Prometheus text ([`metrics`]) |
 //!
@@ -28,7 +28,8 @@
 //! With a token configured, every route but `/health` needs `Authorization: Bearer
 //! <token>`. [`check_listen`] is the rule the composition root applies: no token, loopback
 //! only. Credentials never appear in views, errors, logs or metrics; only
-//! `?secrets=true` and `/export` return them.
+//! `?secrets=true` and `/export` return them. [`serve_tls`] serves the same router over
+//! HTTPS.
 //!
 //! # HSS-initiated requests
 //!
@@ -272,6 +273,71 @@ pub async fn serve<S: SubscriberStore>(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// How long an HTTPS client may take to send its request headers.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Serves the API over HTTPS (HTTP/1.1 over TLS, with `tls` from
+/// [`crate::tls::server_config`]) on `listener` until `shutdown` completes; then stops
+/// accepting and finishes the requests in flight, as [`serve`] does.
+///
+/// Each connection's TLS handshake runs in its own task, bounded by
+/// [`crate::tls::DEFAULT_HANDSHAKE_TIMEOUT`]; a failed handshake is logged and the connection
+/// closed. Request headers must arrive within 30 s.
+///
+/// # Errors
+/// None at present (accept errors are logged and retried); kept for symmetry with [`serve`].
+pub async fn serve_tls<S: SubscriberStore>(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: ApiState<S>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, token = state.token.is_some(), "provisioning API listening (HTTPS)");
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let app = router(state);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "provisioning API: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(app.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let timeout = crate::tls::DEFAULT_HANDSHAKE_TIMEOUT;
+            let Some(tls) = crate::tls::accept(&acceptor, tcp, peer, timeout, "api").await else {
+                return;
+            };
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(peer_addr = %peer, error = %e, "provisioning API: connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// The listening rule: without a token the API may only listen on a loopback address.

@@ -3,7 +3,7 @@
 //!
 //! The offline commands (`impi`, `decode`) have a `pub fn run(args, out) -> Result<(),
 //! CliError>` that writes to `out`; `serve`, `bench`, `ue` and the admin commands
-//! (`subscriber`, `service`, `import`, `export`) live in their own modules. To add a
+//! (`subscriber`, `service`, `import`, `export`) and `replay` live in their own modules. To add a
 //! subcommand: a module, a variant of [`Command`], and one arm in [`run`].
 //!
 //! Errors go to stderr as `sichss: <message>`, and every message names the argument at fault
@@ -11,6 +11,7 @@
 
 pub mod decode;
 pub mod impi;
+pub mod migrate;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +48,11 @@ pub enum Command {
     Decode(decode::DecodeArgs),
     /// Load generator: whole registration flows against an HSS, with a report.
     Bench(crate::bench::BenchArgs),
+    /// Replay the Cx requests of a capture against an HSS and compare each answer with
+    /// the recorded one.
+    Replay(crate::replay::ReplayArgs),
+    /// Apply the PostgreSQL store's pending schema migrations (serve also does at start).
+    Migrate(migrate::MigrateArgs),
     /// A test UE: registers one IMS service with its SIC-tagged IMPI over SIP/UDP.
     Ue(crate::ue::UeArgs),
     /// Provisioning: subscribers, services, import and export (a client of the API).
@@ -133,6 +139,37 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             .block_on(crate::bench::main(args))
             .map(|_| ())
             .map_err(|e| fail("bench: ", &e)),
+        Command::Replay(args) => {
+            let json = args.json;
+            let report = runtime()?
+                .block_on(crate::replay::run(args))
+                .map_err(|e| fail("replay: ", &e))?;
+            if json {
+                serde_json::to_writer_pretty(&mut *out, &report)
+                    .map_err(|e| CliError::Output(e.into()))?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "{report}")?;
+            }
+            if report.ok() {
+                Ok(())
+            } else {
+                Err(CliError::Command(format!(
+                    "replay: {} of {} answers differ from the capture, {} failed",
+                    report.count(crate::replay::Status::Mismatch),
+                    report.entries.len(),
+                    report.count(crate::replay::Status::Failed)
+                )))
+            }
+        }
+        Command::Migrate(args) => {
+            init_tracing();
+            let line = runtime()?
+                .block_on(migrate::run(args))
+                .map_err(|e| fail("migrate: ", &e))?;
+            writeln!(out, "{line}")?;
+            Ok(())
+        }
         Command::Ue(args) => {
             init_tracing();
             runtime()?

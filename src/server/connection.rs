@@ -6,8 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -24,8 +23,8 @@ use crate::peer::{Watchdog, WatchdogAction};
 /// Largest batch the writer hands to one `write_all`.
 const WRITE_BATCH: usize = 256 * 1024;
 
-async fn write_loop(
-    mut wr: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut rx: mpsc::Receiver<WriterMsg>,
 ) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(64 * 1024);
@@ -79,20 +78,46 @@ struct Driver<A> {
     hard_deadline: Option<Instant>,
 }
 
-/// Serves one connection until it closes; `_done` tells the server when it is gone.
-pub(super) async fn serve<A: Application>(
+/// The local address of `stream` (for the CEA's Host-IP-Address), and Nagle off: Diameter
+/// messages are small and latency matters.
+pub(super) fn prepare(stream: &TcpStream) -> IpAddr {
+    let _ = stream.set_nodelay(true);
+    stream
+        .local_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+}
+
+/// Serves one plain TCP connection until it closes; `done` tells the server when it is
+/// gone.
+pub(super) async fn serve_tcp<A: Application>(
     shared: Arc<Shared<A>>,
     stream: TcpStream,
     addr: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) {
+    let local_ip = prepare(&stream);
+    tracing::info!(peer_addr = %addr, "peer connected");
+    let (rd, wr) = stream.into_split();
+    serve(shared, rd, wr, addr, local_ip, shutdown, done).await;
+}
+
+/// Serves one connection, given as its reader and writer halves (a TCP stream's, or those
+/// of a TLS stream from `tokio::io::split`), until it closes; `_done` tells the server
+/// when it is gone.
+pub(super) async fn serve<A, R, W>(
+    shared: Arc<Shared<A>>,
+    mut rd: R,
+    wr: W,
+    addr: SocketAddr,
+    local_ip: IpAddr,
     mut shutdown: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
-) {
-    let local_ip = stream
-        .local_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let _ = stream.set_nodelay(true);
-    tracing::info!(peer_addr = %addr, "peer connected");
-    let (mut rd, wr) = stream.into_split();
+) where
+    A: Application,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let cap = shared.cfg.max_in_flight_per_connection.max(1) + 64;
     let (tx, rx) = mpsc::channel(cap);
     let mut writer = tokio::spawn(write_loop(wr, rx));

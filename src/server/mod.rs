@@ -1,6 +1,14 @@
-//! The Diameter server over TCP (RFC 6733 §2.1): listeners on IPv4 and IPv6, one task
-//! pair per connection, graceful shutdown with DPR (RFC 6733 §5.4), and the [`Peers`]
-//! registry for requests this HSS initiates.
+//! The Diameter server over TCP (RFC 6733 §2.1) and over TLS (§13, "TLS/TCP": TLS from
+//! the first byte on separate listeners): listeners on IPv4 and IPv6, one task pair per
+//! connection, graceful shutdown with DPR (RFC 6733 §5.4), and the [`Peers`] registry for
+//! requests this HSS initiates.
+//!
+//! A TLS connection's handshake runs in the connection's own task, bounded by
+//! [`ServerConfig::tls_handshake_timeout`] (a slow client never holds up the accept loop);
+//! a failed handshake is logged and the connection closed. After it, the TLS stream is
+//! split into reader and writer halves and goes through exactly the same peer logic as a
+//! TCP connection: CER/CEA with the allowlist (Origin-Host and source address), watchdog,
+//! DPR. With mutual TLS the client certificate's subject is logged.
 //!
 //! The only module that touches sockets. It drives the sans-IO [`crate::peer`] layer and
 //! calls the [`Application`]; it never names the Cx layer or the store.
@@ -30,6 +38,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 
 pub use peers::{PeerError, PeerStatus, Peers};
 
@@ -63,6 +72,14 @@ pub struct ServerConfig {
     /// Longest wait for in-flight requests when a connection closes or the server stops
     /// (default 10 s); requests still running then are abandoned.
     pub drain_timeout: Duration,
+    /// Addresses for Diameter over TLS (TLS from the first byte, RFC 6733 §13; port 5658
+    /// by convention); empty (the default) = none. Needs [`ServerConfig::tls`].
+    pub tls_listen: Vec<SocketAddr>,
+    /// The TLS settings of `tls_listen` (certificate, key, client CAs for mutual TLS);
+    /// see [`crate::tls::server_config`].
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Longest TLS handshake before the connection is closed (default 10 s).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -77,6 +94,9 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(5),
             max_in_flight_per_connection: 256,
             drain_timeout: Duration::from_secs(10),
+            tls_listen: Vec::new(),
+            tls: None,
+            tls_handshake_timeout: crate::tls::DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -91,10 +111,16 @@ struct Shared<A> {
     next_conn_id: AtomicU64,
 }
 
+/// One bound listener; TLS from the first byte when it has an acceptor.
+struct Listener {
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
 /// A bound server, ready to [`Server::serve`].
 pub struct Server<A> {
     shared: Arc<Shared<A>>,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
 }
 
 impl<A: Application> Server<A> {
@@ -102,19 +128,40 @@ impl<A: Application> Server<A> {
     /// [`Server::local_addrs`]).
     ///
     /// # Errors
-    /// The first address that cannot be bound, with the address in the message.
+    /// The first address that cannot be bound, with the address in the message; TLS
+    /// addresses without TLS settings.
     pub async fn bind(
         cfg: ServerConfig,
         app: Arc<A>,
         dict: Arc<Dictionary>,
         peers: Peers,
     ) -> std::io::Result<Self> {
-        let mut listeners = Vec::with_capacity(cfg.listen.len());
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+        };
+        let mut listeners = Vec::with_capacity(cfg.listen.len() + cfg.tls_listen.len());
         for addr in &cfg.listen {
-            let l = TcpListener::bind(addr).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-            })?;
-            listeners.push(l);
+            listeners.push(Listener {
+                tcp: bind(*addr).await?,
+                tls: None,
+            });
+        }
+        if !cfg.tls_listen.is_empty() {
+            let Some(tls) = &cfg.tls else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "Diameter TLS addresses given without a certificate and key",
+                ));
+            };
+            let acceptor = TlsAcceptor::from(Arc::clone(tls));
+            for addr in &cfg.tls_listen {
+                listeners.push(Listener {
+                    tcp: bind(*addr).await?,
+                    tls: Some(acceptor.clone()),
+                });
+            }
         }
         peers.set_request_timeout(cfg.request_timeout);
         let policy = Arc::new(PeerPolicy {
@@ -135,11 +182,21 @@ impl<A: Application> Server<A> {
         })
     }
 
-    /// The bound addresses, in the order of `listen`.
+    /// The bound plain TCP addresses, in the order of `listen`.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter(|l| l.tls.is_none())
+            .filter_map(|l| l.tcp.local_addr().ok())
+            .collect()
+    }
+
+    /// The bound TLS addresses, in the order of `tls_listen`.
+    pub fn tls_local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter(|l| l.tls.is_some())
+            .filter_map(|l| l.tcp.local_addr().ok())
             .collect()
     }
 
@@ -154,8 +211,9 @@ impl<A: Application> Server<A> {
         let (sd_tx, sd_rx) = watch::channel(false);
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         for l in self.listeners {
-            if let Ok(a) = l.local_addr() {
-                tracing::info!(addr = %a, "listening for Diameter peers");
+            if let Ok(a) = l.tcp.local_addr() {
+                let transport = if l.tls.is_some() { "tls" } else { "tcp" };
+                tracing::info!(addr = %a, transport, "listening for Diameter peers");
             }
             tokio::spawn(accept_loop(
                 l,
@@ -195,7 +253,7 @@ pub async fn run<A: Application>(
 }
 
 async fn accept_loop<A: Application>(
-    listener: TcpListener,
+    listener: Listener,
     shared: Arc<Shared<A>>,
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
@@ -203,16 +261,28 @@ async fn accept_loop<A: Application>(
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            r = listener.accept() => match r {
-                Ok((stream, addr)) => {
-                    tokio::spawn(connection::serve(
-                        Arc::clone(&shared),
-                        stream,
-                        addr,
-                        shutdown.clone(),
-                        done.clone(),
-                    ));
-                }
+            r = listener.tcp.accept() => match r {
+                Ok((stream, addr)) => match &listener.tls {
+                    None => {
+                        tokio::spawn(connection::serve_tcp(
+                            Arc::clone(&shared),
+                            stream,
+                            addr,
+                            shutdown.clone(),
+                            done.clone(),
+                        ));
+                    }
+                    Some(acceptor) => {
+                        tokio::spawn(serve_tls(
+                            Arc::clone(&shared),
+                            acceptor.clone(),
+                            stream,
+                            addr,
+                            shutdown.clone(),
+                            done.clone(),
+                        ));
+                    }
+                },
                 Err(e) => {
                     // E.g. EMFILE: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -221,4 +291,28 @@ async fn accept_loop<A: Application>(
             },
         }
     }
+}
+
+/// A TLS connection: the handshake (bounded, abandoned at shutdown), then the same
+/// connection logic as TCP over the split TLS stream.
+async fn serve_tls<A: Application>(
+    shared: Arc<Shared<A>>,
+    acceptor: TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    addr: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+    done: mpsc::Sender<()>,
+) {
+    let local_ip = connection::prepare(&stream);
+    tracing::info!(peer_addr = %addr, transport = "tls", "peer connected");
+    let timeout = shared.cfg.tls_handshake_timeout;
+    let tls = tokio::select! {
+        t = crate::tls::accept(&acceptor, stream, addr, timeout, "diameter") => t,
+        _ = shutdown.changed() => None,
+    };
+    let Some(tls) = tls else {
+        return;
+    };
+    let (rd, wr) = tokio::io::split(tls);
+    connection::serve(shared, rd, wr, addr, local_ip, shutdown, done).await;
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::codec::header::{FLAG_E, FLAG_R};
 use crate::codec::{Message, ProtocolError};
@@ -156,6 +156,8 @@ struct Inner {
     hop_by_hop: AtomicU32,
     end_to_end: AtomicU32,
     request_timeout_ms: AtomicU64,
+    /// Bumped whenever a connection is registered or unregistered.
+    changed: watch::Sender<u64>,
 }
 
 /// Open connections by Origin-Host (case-insensitive). Cheap to clone; every clone sees
@@ -189,6 +191,7 @@ impl Peers {
                 hop_by_hop: AtomicU32::new(rand::random()),
                 end_to_end: AtomicU32::new(e2e),
                 request_timeout_ms: AtomicU64::new(5000),
+                changed: watch::Sender::new(0),
             }),
         }
     }
@@ -213,6 +216,12 @@ impl Peers {
     /// [`Peers::send_request`]).
     pub fn next_hop_by_hop(&self) -> u32 {
         self.inner.hop_by_hop.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A receiver that sees a change whenever a connection is registered or removed
+    /// (e.g. to mirror the registry into a shared store).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
     }
 
     /// Whether a peer with this Origin-Host has an open connection.
@@ -310,7 +319,9 @@ impl Peers {
 
     /// Registers an opened connection; returns the one it replaces, if any.
     pub(crate) fn register(&self, conn: Arc<ConnHandle>) -> Option<Arc<ConnHandle>> {
-        lock(&self.inner.conns).insert(conn.origin_host.to_ascii_lowercase(), conn)
+        let old = lock(&self.inner.conns).insert(conn.origin_host.to_ascii_lowercase(), conn);
+        self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
+        old
     }
 
     /// Removes `conn`, unless a newer connection of the same peer replaced it.
@@ -319,6 +330,8 @@ impl Peers {
         let key = conn.origin_host.to_ascii_lowercase();
         if m.get(&key).is_some_and(|c| c.id == conn.id) {
             m.remove(&key);
+            drop(m);
+            self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
         }
     }
 }

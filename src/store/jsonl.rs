@@ -20,7 +20,8 @@ const EXPORT_PAGE: usize = 1000;
 const IMPORT_BATCH: usize = 1000;
 
 /// Writes every subscriber of `store`, in IMSI order, as one JSON line each; returns the
-/// number written. Pages through [`SubscriberStore::list`], so a concurrent writer may or
+/// number written. Secrets are written as stored ([`SubscriberStore::list_stored`]): with
+/// encryption at rest configured, as `enc:v1:` ciphertext. Pages, so a concurrent writer may or
 /// may not be seen, but each line is one consistent record.
 pub async fn export_jsonl<S: SubscriberStore, W: Write>(
     store: &S,
@@ -32,7 +33,7 @@ pub async fn export_jsonl<S: SubscriberStore, W: Write>(
     let mut after: Option<String> = None;
     let mut n = 0u64;
     loop {
-        let page = store.list(after.as_deref(), EXPORT_PAGE).await?;
+        let page = store.list_stored(after.as_deref(), EXPORT_PAGE).await?;
         for sub in &page {
             serde_json::to_writer(&mut out, sub).map_err(|e| {
                 StoreError::Backend(format!(

@@ -1,4 +1,5 @@
-//! The subscriber store: a trait over domain types, with sled as the embedded default.
+//! The subscriber store: a trait over domain types, with sled as the embedded default and
+//! PostgreSQL as the store shared by several nodes ([`any::StoreLocation`] chooses).
 //!
 //! The Cx procedures (TS 29.228 §6) read a subscriber, decide, and write the changed
 //! subscriber back through [`SubscriberStore::update`], which serialises concurrent
@@ -8,8 +9,11 @@
 //! Must not depend on: the codec, the Cx layer, the server. Backends must not leak their
 //! own types (no `sled::IVec` or `sled::Error` in this interface).
 
+pub mod any;
 pub mod jsonl;
 pub mod model;
+pub mod postgres;
+pub mod secrets;
 pub mod sled;
 mod validate;
 
@@ -60,6 +64,10 @@ pub enum StoreError {
     /// The backend failed (I/O, database).
     #[error("store backend failed: {0}")]
     Backend(String),
+    /// Stored secrets cannot be decrypted: no secrets key is configured, or another one
+    /// ([`secrets::EncryptingStore`]); the message names the setting and the fix.
+    #[error("{0}")]
+    Secrets(String),
 }
 
 /// Counters a backend keeps for /metrics.
@@ -71,8 +79,9 @@ pub struct StoreStats {
     pub flushed_changes: u64,
 }
 
-/// A subscriber store. Implemented by `store::sled::SledStore` (embedded default) and, later,
-/// a PostgreSQL backend; one test battery (`store_battery!`) runs against each.
+/// A subscriber store. Implemented by `store::sled::SledStore` (embedded default) and
+/// `store::postgres::PgStore` (shared by several nodes); one test battery
+/// (`store_battery!`) runs against each.
 pub trait SubscriberStore: Send + Sync + 'static {
     /// The subscriber with this IMSI.
     fn get(
@@ -118,6 +127,17 @@ pub trait SubscriberStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Subscriber>, StoreError>> + Send;
+
+    /// Subscribers as the backend holds them, for backups (the export): like
+    /// [`list`](SubscriberStore::list), but with secrets as stored (`enc:v1:` ciphertext
+    /// when [`secrets::EncryptingStore`] encrypts them). The default is `list`.
+    fn list_stored(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Subscriber>, StoreError>> + Send {
+        self.list(after, limit)
+    }
 
     /// Number of subscribers.
     fn count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;

@@ -100,10 +100,16 @@ pub struct SledOptions {
 }
 
 impl Default for SledOptions {
+    /// 256 MiB of page cache and 100,000 cached subscribers, or the environment variables
+    /// `SICHSS_SLED_CACHE_MB` and `SICHSS_SLED_CACHE_SUBSCRIBERS`.
     fn default() -> Self {
+        let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
         SledOptions {
-            cache_bytes: 256 << 20,
-            cache_subscribers: 100_000,
+            cache_bytes: env("SICHSS_SLED_CACHE_MB")
+                .unwrap_or(256)
+                .saturating_mul(1 << 20),
+            cache_subscribers: env("SICHSS_SLED_CACHE_SUBSCRIBERS")
+                .map_or(100_000, |n| usize::try_from(n).unwrap_or(usize::MAX)),
         }
     }
 }

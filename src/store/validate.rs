@@ -17,7 +17,8 @@ const SQN_LIMIT: u64 = 1 << 48;
 
 impl Subscriber {
     /// Checks the record's invariants: IMSI of 6–15 digits; a home domain; AKA K of 32 hex
-    /// digits, exactly one of OPc/OP (32 hex), AMF of 4 hex digits, SQN below 2^48; Digest
+    /// digits, exactly one of OPc/OP (32 hex; these and HA1 may instead be `enc:v1:` values
+    /// of [`super::secrets`]), AMF of 4 hex digits, SQN below 2^48; Digest
     /// with a password or an HA1 of 32 hex digits; at least one service, each with an IMPI
     /// containing '@' (unique across services) and at least one `sip:`/`tel:` IMPU;
     /// barred IMPUs among the service's IMPUs; credentials for `default_scheme`.
@@ -32,10 +33,10 @@ impl Subscriber {
             );
         }
         if let Some(aka) = &self.aka {
-            check_hex("aka.k", &aka.k.0, 32, "16 octets")?;
+            check_secret("aka.k", &aka.k.0, 32, "16 octets")?;
             match (&aka.opc, &aka.op) {
-                (Some(opc), None) => check_hex("aka.opc", &opc.0, 32, "16 octets")?,
-                (None, Some(op)) => check_hex("aka.op", &op.0, 32, "16 octets")?,
+                (Some(opc), None) => check_secret("aka.opc", &opc.0, 32, "16 octets")?,
+                (None, Some(op)) => check_secret("aka.op", &op.0, 32, "16 octets")?,
                 (Some(_), Some(_)) => {
                     return invalid(
                         "aka.op",
@@ -65,7 +66,7 @@ impl Subscriber {
                         "needs a password or an ha1 (32 hex digits, MD5 of user:realm:password)",
                     )
                 }
-                (_, Some(ha1)) => check_hex("digest.ha1", &ha1.0, 32, "an MD5 digest")?,
+                (_, Some(ha1)) => check_secret("digest.ha1", &ha1.0, 32, "an MD5 digest")?,
                 (Some(_), None) => {}
             }
         }
@@ -140,6 +141,15 @@ fn check_imsi(imsi: &str) -> Result<(), StoreError> {
         );
     }
     Ok(())
+}
+
+/// A secret field: hex as [`check_hex`], or an encrypted value whose shape is checked
+/// ([`super::secrets`]; whoever holds the key checks what it decrypts to).
+fn check_secret(field: &str, value: &str, digits: usize, what: &str) -> Result<(), StoreError> {
+    if super::secrets::is_encrypted(value) {
+        return super::secrets::check_shape(value).or_else(|p| invalid(field, p));
+    }
+    check_hex(field, value, digits, what)
 }
 
 fn check_hex(field: &str, value: &str, digits: usize, what: &str) -> Result<(), StoreError> {

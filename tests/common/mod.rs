@@ -2,6 +2,8 @@
 //! variants of it with distinct identities.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::collections::BTreeMap;
 
 use sichss::store::{

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sichss::auth::{self, Key128, Milenage};
 use sichss::client::{Client, ClientConfig, IncomingRequest};
-use sichss::codec::Message;
+use sichss::codec::{codes, Avp, Message};
 use sichss::cx::requests::CscfRequests;
 use sichss::demo;
 
@@ -24,11 +25,32 @@ pub struct Hss {
     pub api: SocketAddr,
     pub data: PathBuf,
     pub stderr: PathBuf,
+    /// The Diameter over TLS address, when TLS listeners were asked for.
+    pub diameter_tls: Option<SocketAddr>,
+    /// `https` when the API serves TLS, else `http`.
+    pub api_scheme: String,
 }
 
 impl Hss {
     /// Starts the HSS on ephemeral ports with its store in `data`.
     pub fn start(data: &Path, extra: &[&str]) -> Hss {
+        Self::start_with(data, extra, &[])
+    }
+
+    /// Like [`Hss::start`], with environment variables (e.g. `RUST_LOG`, which is `info`
+    /// unless given).
+    pub fn start_with(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Hss {
+        let data_arg = data.display().to_string();
+        Self::spawn(data, &["--data", &data_arg], extra, env)
+    }
+
+    /// Starts the HSS on ephemeral ports on the store at `url` (e.g. a PostgreSQL URL);
+    /// its log goes to `log_base` with the extension `stderr.log`.
+    pub fn start_on_store(log_base: &Path, url: &str, extra: &[&str]) -> Hss {
+        Self::spawn(log_base, &["--store", url], extra, &[])
+    }
+
+    fn spawn(data: &Path, store: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Hss {
         let stderr = data.with_extension("stderr.log");
         let err = std::fs::File::create(&stderr).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sichss"))
@@ -40,10 +62,10 @@ impl Hss {
                 "--admin-listen",
                 "127.0.0.1:0",
             ])
-            .arg("--data")
-            .arg(data)
+            .args(store)
             .args(extra)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(err)
             .spawn()
@@ -51,7 +73,7 @@ impl Hss {
         let out = child.stdout.take().unwrap();
         let mut lines = BufReader::new(out).lines();
         let deadline = Instant::now() + Duration::from_secs(20);
-        let (diameter, api) = loop {
+        let (diameter, api, diameter_tls, api_scheme) = loop {
             assert!(Instant::now() < deadline, "no 'sichss listening' line");
             let line = lines
                 .next()
@@ -73,7 +95,15 @@ impl Hss {
                         .parse::<SocketAddr>()
                         .unwrap()
                 };
-                break (field("diameter="), field("api="));
+                let opt = |k: &str| {
+                    rest.split(' ')
+                        .find_map(|kv| kv.strip_prefix(k))
+                        .map(str::to_owned)
+                };
+                let tls = opt("diameter_tls=")
+                    .map(|v| v.split(',').next().unwrap().parse::<SocketAddr>().unwrap());
+                let scheme = opt("api_scheme=").unwrap_or_else(|| "http".to_owned());
+                break (field("diameter="), field("api="), tls, scheme);
             }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
@@ -84,6 +114,8 @@ impl Hss {
             api,
             data: data.to_path_buf(),
             stderr,
+            diameter_tls,
+            api_scheme,
         }
     }
 
@@ -105,7 +137,7 @@ impl Hss {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.api, path)
+        format!("{}://{}{}", self.api_scheme, self.api, path)
     }
 
     pub fn get_json(&self, path: &str) -> serde_json::Value {
@@ -197,6 +229,36 @@ pub async fn register(c: &Client, impi: &str, impu: &str, sat: i32) {
     assert_eq!(result(&a), ("rc", 2001));
     let a = c.request(sar(impi, impu, sat)).await.unwrap();
     assert_eq!(result(&a), ("rc", 2001));
+}
+
+/// A MAR over `c` whose first AKA vector verifies at a UE-side Milenage with the demo K/OPc.
+pub async fn mar_verifies(c: &Client) {
+    let impi = demo::impi_a("001");
+    let a = c.request(uar(&impi, &sip_a(), 0)).await.unwrap();
+    assert!(
+        matches!(result(&a), ("exp", 2001) | ("exp", 2002)),
+        "{:?}",
+        result(&a)
+    );
+    let a = c.request(mar(&impi, &sip_a())).await.unwrap();
+    assert_eq!(result(&a), ("rc", 2001));
+    let item = a.find(codes::SIP_AUTH_DATA_ITEM).expect("an AKA vector");
+    let authn = item
+        .find(codes::SIP_AUTHENTICATE)
+        .and_then(Avp::as_bytes)
+        .unwrap();
+    let usim = Milenage::with_opc(
+        &Key128::from_hex("K", demo::K).unwrap(),
+        &Key128::from_hex("OPc", demo::OPC).unwrap(),
+    );
+    let rand: [u8; 16] = authn[..16].try_into().unwrap();
+    let autn: [u8; 16] = authn[16..32].try_into().unwrap();
+    let (_, res, _, _) = auth::ue_check_autn(&usim, &rand, &autn).expect("AUTN verifies");
+    let xres = item
+        .find(codes::SIP_AUTHORIZATION)
+        .and_then(Avp::as_bytes)
+        .unwrap();
+    assert_eq!(xres, &res[..]);
 }
 
 pub fn sip_a() -> String {

@@ -1,0 +1,190 @@
+//! The store chosen by configuration: sled in a directory, or PostgreSQL at a URL, behind
+//! one type the composition root hands to the Cx application and the API.
+//!
+//! ```text
+//! sled:DIR                                   the embedded store in directory DIR
+//! postgres://[user[:password]@]host[:port]/database[?schema=NAME]
+//! ```
+//!
+//! [`AnyStore`] dispatches each [`SubscriberStore`] call to its backend with a `match`, so
+//! the Cx code stays generic and unchanged; the cost is one branch per call.
+//!
+//! Must not depend on: the codec, the Cx layer, the server.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::postgres::{PgLocation, PgStore};
+use super::sled::SledStore;
+use super::{StoreError, StoreStats, Subscriber, SubscriberStore};
+
+/// Where the subscriber store is.
+#[derive(Clone)]
+pub enum StoreLocation {
+    /// The embedded sled store in this directory.
+    Sled(PathBuf),
+    /// A PostgreSQL database (shared by several nodes).
+    Postgres(Box<PgLocation>),
+}
+
+impl fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for StoreLocation {
+    /// `sled:DIR`, or the URL with its password hidden.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreLocation::Sled(dir) => write!(f, "sled:{}", dir.display()),
+            StoreLocation::Postgres(l) => fmt::Display::fmt(l, f),
+        }
+    }
+}
+
+impl StoreLocation {
+    /// Parses `sled:DIR` or a `postgres://` / `postgresql://` URL.
+    ///
+    /// # Errors
+    /// `Invalid` on `store.url`, naming the accepted forms (never showing a password).
+    pub fn parse(s: &str) -> Result<StoreLocation, StoreError> {
+        if let Some(dir) = s.strip_prefix("sled:") {
+            if dir.is_empty() {
+                return Err(StoreError::Invalid {
+                    field: "store.url".to_owned(),
+                    problem: "sled: needs a directory, e.g. sled:./sichss-data".to_owned(),
+                });
+            }
+            return Ok(StoreLocation::Sled(PathBuf::from(dir)));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return PgLocation::parse(s).map(|l| StoreLocation::Postgres(Box::new(l)));
+        }
+        Err(StoreError::Invalid {
+            field: "store.url".to_owned(),
+            problem: format!(
+                "{:?} is neither sled:DIR nor a PostgreSQL URL; expected sled:DIR or {}",
+                super::postgres::location::redact(s),
+                super::postgres::location::URL_FORM
+            ),
+        })
+    }
+}
+
+/// The configured backend.
+#[derive(Debug)]
+pub enum AnyStore {
+    /// Embedded sled.
+    Sled(SledStore),
+    /// PostgreSQL.
+    Postgres(Box<PgStore>),
+}
+
+impl AnyStore {
+    /// Opens the store at `location`; a PostgreSQL database is migrated first and gets a
+    /// pool of `pool_size` connections.
+    ///
+    /// # Errors
+    /// The backend's: the directory is locked or unreadable, the database unreachable.
+    pub async fn open(location: &StoreLocation, pool_size: usize) -> Result<AnyStore, StoreError> {
+        match location {
+            StoreLocation::Sled(dir) => SledStore::open(dir).map(AnyStore::Sled),
+            StoreLocation::Postgres(l) => PgStore::open(l, pool_size)
+                .await
+                .map(|s| AnyStore::Postgres(Box::new(s))),
+        }
+    }
+
+    /// The PostgreSQL store, when that is the backend.
+    pub fn postgres(&self) -> Option<&PgStore> {
+        match self {
+            AnyStore::Postgres(p) => Some(p),
+            AnyStore::Sled(_) => None,
+        }
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Sled($s) => $e,
+            AnyStore::Postgres($s) => $e,
+        }
+    };
+}
+
+impl SubscriberStore for AnyStore {
+    async fn get(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
+        dispatch!(self, s => s.get(imsi).await)
+    }
+
+    async fn find_by_impi(&self, impi: &str) -> Result<Option<Subscriber>, StoreError> {
+        dispatch!(self, s => s.find_by_impi(impi).await)
+    }
+
+    async fn find_by_impu(&self, impu: &str) -> Result<Option<Subscriber>, StoreError> {
+        dispatch!(self, s => s.find_by_impu(impu).await)
+    }
+
+    async fn create(&self, sub: Subscriber) -> Result<(), StoreError> {
+        dispatch!(self, s => s.create(sub).await)
+    }
+
+    async fn put(&self, sub: Subscriber) -> Result<(), StoreError> {
+        dispatch!(self, s => s.put(sub).await)
+    }
+
+    async fn update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut Subscriber) -> T + Send,
+        T: Send,
+    {
+        dispatch!(self, s => s.update(imsi, f).await)
+    }
+
+    async fn delete(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
+        dispatch!(self, s => s.delete(imsi).await)
+    }
+
+    async fn list(&self, after: Option<&str>, limit: usize) -> Result<Vec<Subscriber>, StoreError> {
+        dispatch!(self, s => s.list(after, limit).await)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.count().await)
+    }
+
+    fn stats(&self) -> StoreStats {
+        dispatch!(self, s => s.stats())
+    }
+
+    async fn contains(&self, imsi: &str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.contains(imsi).await)
+    }
+
+    async fn put_many(&self, subs: Vec<Subscriber>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.put_many(subs).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_forms_and_names_them_when_neither() {
+        assert!(matches!(
+            StoreLocation::parse("sled:/var/lib/sichss").unwrap(),
+            StoreLocation::Sled(p) if p == std::path::Path::new("/var/lib/sichss")
+        ));
+        let pg = StoreLocation::parse("postgres://hss:pw@127.0.0.1/ims").unwrap();
+        assert_eq!(pg.to_string(), "postgres://hss:***@127.0.0.1/ims");
+        let e = StoreLocation::parse("redis://u:pw@h")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sled:DIR") && e.contains("postgres://"), "{e}");
+        assert!(!e.contains("pw@"), "{e}");
+        assert!(StoreLocation::parse("sled:").is_err());
+    }
+}
