@@ -10,9 +10,12 @@
 //! | `impi`        | IMPI (normalised, UTF-8)    | IMSI of the subscriber whose service has it |
 //! | `impu`        | IMPU (normalised, UTF-8)    | IMSI of the subscriber listing it          |
 //! | `meta`        | `format`                    | the layout version string [`FORMAT`]       |
+//! | `meta`        | `count`                     | number of subscribers (u64 big-endian), only while closed |
 //!
-//! Every write changes the three data trees in one sled transaction, so a crash never
-//! leaves a record without its index entries or an index entry without its record. An
+//! Every single-subscriber write changes the three data trees in one sled transaction,
+//! so a crash never leaves a record without its index entries or an index entry without
+//! its record; bulk writes (`put_many`) use one atomic batch per tree instead (see
+//! `put_batch` for what a crash can leave). An
 //! identity (IMPI or IMPU) belongs to one subscriber; the services of one subscriber may
 //! share IMPUs. Keys sort bytewise, so [`SubscriberStore::list`] pages in IMSI string order.
 //!
@@ -35,11 +38,21 @@
 //! (every change numbered up to it is covered), calls `Db::flush` (fsync), records the
 //! durable sequence number and wakes all waiters through a `tokio::sync::watch` channel.
 //! Writers arriving during a flush are covered by the next one, so one fsync serves many
-//! writers. Reads never wait for flushes, so a reader may see a change a moment before it
+//! writers. Under a steady stream of writes (the previous flush ended moments ago) a flush
+//! first waits up to [`GATHER_US`] µs, or until [`GATHER_CHANGES`] changes are pending,
+//! before it reads the counter, so each fsync covers more changes; an isolated write is
+//! flushed at once. Reads never wait for flushes, so a reader may see a change a moment before it
 //! is durable; it is acknowledged to its writer only once durable, and any later change
 //! that builds on it is made durable by a flush that covers both. An update whose closure
 //! changes nothing writes nothing, but still waits until the last change written under its
 //! lock shard is durable, since its result may rest on that change.
+//!
+//! # Memory
+//!
+//! sled's page cache is bounded by [`SledOptions::cache_bytes`]; decoded records of
+//! recently read subscribers are kept (at most [`SledOptions::cache_subscribers`]) so that
+//! reads skip the JSON decode. The subscriber count is kept in memory and left in `meta`
+//! on close, so opening a big store does not walk it (unless it was not closed cleanly).
 //!
 //! Must not depend on: the codec, the Cx layer, the server; no sled type leaves this module.
 
@@ -49,10 +62,11 @@ use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
 use ::sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use ::sled::{Db, IVec, Transactional, Tree};
+use ::sled::{Batch, Db, IVec, Transactional, Tree};
 use tokio::sync::{watch, Mutex, MutexGuard};
 
 use super::{StoreError, StoreStats, Subscriber, SubscriberStore};
@@ -64,7 +78,7 @@ pub const LOCK_SHARDS: usize = 256;
 pub const FORMAT: &str =
     "sichss-sled-1 subscribers:IMSI=>json(Subscriber) impi,impu:identity=>IMSI";
 
-/// Subscribers written per sled transaction by [`SubscriberStore::put_many`].
+/// Subscribers written per batch by [`SubscriberStore::put_many`].
 const PUT_MANY_BATCH: usize = 1024;
 
 const TREE_SUBSCRIBERS: &str = "subscribers";
@@ -72,6 +86,33 @@ const TREE_IMPI: &str = "impi";
 const TREE_IMPU: &str = "impu";
 const TREE_META: &str = "meta";
 const FORMAT_KEY: &str = "format";
+/// `meta` key holding the number of subscribers, written when the store is closed and
+/// removed when it is opened (so a store that was not closed cleanly is counted again).
+const COUNT_KEY: &str = "count";
+
+/// Tuning of a [`SledStore`].
+#[derive(Debug, Clone, Copy)]
+pub struct SledOptions {
+    /// sled's page cache, bytes.
+    pub cache_bytes: u64,
+    /// Most decoded subscriber records kept in memory (0: none).
+    pub cache_subscribers: usize,
+}
+
+impl Default for SledOptions {
+    /// 256 MiB of page cache and 100,000 cached subscribers, or the environment variables
+    /// `SICHSS_SLED_CACHE_MB` and `SICHSS_SLED_CACHE_SUBSCRIBERS`.
+    fn default() -> Self {
+        let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        SledOptions {
+            cache_bytes: env("SICHSS_SLED_CACHE_MB")
+                .unwrap_or(256)
+                .saturating_mul(1 << 20),
+            cache_subscribers: env("SICHSS_SLED_CACHE_SUBSCRIBERS")
+                .map_or(100_000, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        }
+    }
+}
 
 /// The sled-backed [`SubscriberStore`]; see the module documentation for layout and
 /// durability. Cheap to share behind an `Arc`; dropping it closes the database.
@@ -84,6 +125,14 @@ pub struct SledStore {
     /// under it, which a no-op update waits for (it may have read that change).
     locks: Box<[Mutex<u64>]>,
     commit: Arc<GroupCommit>,
+    meta: Tree,
+    /// Number of subscribers (maintained by the writers, under the subscriber locks).
+    count: AtomicU64,
+    /// Decoded records, per lock shard; see [`RecordCache`].
+    cache: RecordCache,
+    /// Bulk writes (which check identity ownership outside a sled transaction) hold it
+    /// exclusively; a transaction that claims identities holds it shared.
+    claims: RwLock<()>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -98,26 +147,37 @@ impl std::fmt::Debug for SledStore {
 impl SledStore {
     /// Opens (creating if needed) the store in directory `dir`.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = ::sled::Config::new().path(dir).open().map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot open the sled store at {}: {e}",
-                dir.display()
-            ))
-        })?;
-        Self::from_db(db)
+        Self::open_with(dir, SledOptions::default())
+    }
+
+    /// Opens (creating if needed) the store in directory `dir`, with `options`.
+    pub fn open_with(dir: &Path, options: SledOptions) -> Result<SledStore, StoreError> {
+        let db = ::sled::Config::new()
+            .path(dir)
+            .cache_capacity(options.cache_bytes)
+            .open()
+            .map_err(|e| {
+                StoreError::Backend(format!(
+                    "cannot open the sled store at {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        Self::from_db(db, options)
     }
 
     /// Opens a store in a temporary directory that is removed when the store is dropped
     /// (tests).
     pub fn open_temporary() -> Result<SledStore, StoreError> {
+        let options = SledOptions::default();
         let db = ::sled::Config::new()
             .temporary(true)
+            .cache_capacity(options.cache_bytes)
             .open()
             .map_err(|e| backend("opening a temporary sled store", e))?;
-        Self::from_db(db)
+        Self::from_db(db, options)
     }
 
-    fn from_db(db: Db) -> Result<SledStore, StoreError> {
+    fn from_db(db: Db, options: SledOptions) -> Result<SledStore, StoreError> {
         let tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|e| backend(&format!("opening tree {name}"), e))
@@ -145,6 +205,19 @@ impl SledStore {
                     .map_err(|e| backend("flushing the format marker", e))?;
             }
         }
+        // The count left by a clean close; taken away (durably) so that a crash before
+        // the next clean close makes the next open count again.
+        let stored = meta
+            .remove(COUNT_KEY)
+            .map_err(|e| backend("reading the subscriber count", e))?;
+        let count = match stored.as_deref().and_then(|v| <[u8; 8]>::try_from(v).ok()) {
+            Some(v) => {
+                db.flush()
+                    .map_err(|e| backend("flushing the subscriber count", e))?;
+                u64::from_be_bytes(v)
+            }
+            None => subscribers.len() as u64,
+        };
         let locks = (0..LOCK_SHARDS).map(|_| Mutex::new(0)).collect();
         Ok(SledStore {
             db,
@@ -153,6 +226,10 @@ impl SledStore {
             impu,
             locks,
             commit: Arc::new(GroupCommit::new()),
+            meta,
+            count: AtomicU64::new(count),
+            cache: RecordCache::new(options.cache_subscribers),
+            claims: RwLock::new(()),
         })
     }
 
@@ -166,16 +243,31 @@ impl SledStore {
         self.locks[Self::shard(imsi)].lock().await
     }
 
-    /// Reads and decodes the record of `imsi`.
-    fn read(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
+    /// Reads and decodes the record of `imsi`, from the cache when it holds it.
+    fn read(&self, imsi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        let shard = Self::shard(imsi);
+        let generation = match self.cache.get(shard, imsi) {
+            Ok(hit) => return Ok(Some(hit)),
+            Err(generation) => generation,
+        };
         match self
             .subscribers
             .get(imsi)
             .map_err(|e| backend(&format!("reading subscriber {imsi}"), e))?
         {
             None => Ok(None),
-            Some(bytes) => decode(imsi, &bytes).map(Some),
+            Some(bytes) => {
+                let sub = Arc::new(decode(imsi, &bytes)?);
+                self.cache.fill(shard, generation, imsi, &sub);
+                Ok(Some(sub))
+            }
         }
+    }
+
+    /// Records a write of `imsi` in the cache (after it is applied to sled, under the
+    /// subscriber's lock): `Some` caches the new record, `None` forgets it.
+    fn written(&self, imsi: &str, new: Option<Arc<Subscriber>>) {
+        self.cache.set(Self::shard(imsi), imsi, new);
     }
 
     /// The identities currently indexed to `imsi`, from its record, or — when the record
@@ -212,6 +304,10 @@ impl SledStore {
     /// Applies `changes` in one sled transaction and returns the group-commit sequence
     /// number to wait for.
     fn apply(&self, changes: &[Change<'_>], what: &str) -> Result<u64, StoreError> {
+        let _claims = changes
+            .iter()
+            .any(Change::claims)
+            .then(|| self.claims.read().unwrap_or_else(|p| p.into_inner()));
         (&self.subscribers, &self.impi, &self.impu)
             .transaction(|(subs, impi, impu)| {
                 for c in changes {
@@ -256,7 +352,7 @@ impl SledStore {
             })?;
             let found = self.read(imsi)?;
             if let Some(sub) = found.as_ref().filter(|s| listed(s)) {
-                return Ok(Some(sub.clone()));
+                return Ok(Some(Subscriber::clone(sub)));
             }
             let again = lookup()?;
             if again == owner {
@@ -278,7 +374,7 @@ impl SledStore {
 
 impl SubscriberStore for SledStore {
     async fn get(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
-        self.read(imsi)
+        Ok(self.read(imsi)?.map(|s| Subscriber::clone(&s)))
     }
 
     async fn find_by_impi(&self, impi: &str) -> Result<Option<Subscriber>, StoreError> {
@@ -302,6 +398,8 @@ impl SubscriberStore for SledStore {
             new: Some((bytes, Identities::of(&sub))),
         };
         let seq = self.apply(&[change], "creating a subscriber")?;
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.written(&sub.imsi, None);
         *guard = seq;
         drop(guard);
         self.durable(seq).await
@@ -311,7 +409,7 @@ impl SubscriberStore for SledStore {
         sub.validate()?;
         let bytes = encode(&sub)?;
         let mut guard = self.lock(&sub.imsi).await;
-        let (_, old) = self.old_identities(&sub.imsi)?;
+        let (existed, old) = self.old_identities(&sub.imsi)?;
         let change = Change {
             imsi: &sub.imsi,
             must_be_new: false,
@@ -319,6 +417,10 @@ impl SubscriberStore for SledStore {
             new: Some((bytes, Identities::of(&sub))),
         };
         let seq = self.apply(&[change], "writing a subscriber")?;
+        if !existed {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        self.written(&sub.imsi, None);
         *guard = seq;
         drop(guard);
         self.durable(seq).await
@@ -333,9 +435,9 @@ impl SubscriberStore for SledStore {
         let old = self.read(imsi)?.ok_or_else(|| StoreError::NotFound {
             imsi: imsi.to_owned(),
         })?;
-        let mut new = old.clone();
+        let mut new = Subscriber::clone(&old);
         let out = f(&mut new);
-        if new == old {
+        if new == *old {
             // Nothing to write, but what `f` saw may be a change not yet on disk.
             let pending = *guard;
             drop(guard);
@@ -359,6 +461,7 @@ impl SubscriberStore for SledStore {
             new: Some((encode(&new)?, Identities::of(&new))),
         };
         let seq = self.apply(&[change], "updating a subscriber")?;
+        self.written(imsi, Some(Arc::new(new)));
         *guard = seq;
         drop(guard);
         self.durable(seq).await?;
@@ -368,7 +471,7 @@ impl SubscriberStore for SledStore {
     async fn delete(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {
         let mut guard = self.lock(imsi).await;
         let old = match self.read(imsi) {
-            Ok(old) => old,
+            Ok(old) => old.map(|s| Subscriber::clone(&s)),
             Err(StoreError::Corrupt { .. }) => None,
             Err(e) => return Err(e),
         };
@@ -383,6 +486,8 @@ impl SubscriberStore for SledStore {
             new: None,
         };
         let seq = self.apply(&[change], "deleting a subscriber")?;
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        self.written(imsi, None);
         *guard = seq;
         drop(guard);
         self.durable(seq).await?;
@@ -408,7 +513,7 @@ impl SubscriberStore for SledStore {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.subscribers.len() as u64)
+        Ok(self.count.load(Ordering::Relaxed))
     }
 
     fn stats(&self) -> StoreStats {
@@ -424,7 +529,7 @@ impl SubscriberStore for SledStore {
             .map_err(|e| backend(&format!("reading subscriber {imsi}"), e))
     }
 
-    /// Writes in transactions of up to 1024 subscribers and waits for one flush at the end.
+    /// Writes in batches of up to 1024 subscribers and waits for one flush at the end.
     /// Later duplicates of an IMSI in `subs` win. On failure, the batches before the failing
     /// one are written (and durable); the failing batch is not.
     async fn put_many(&self, subs: Vec<Subscriber>) -> Result<(), StoreError> {
@@ -458,8 +563,18 @@ impl SubscriberStore for SledStore {
 }
 
 impl SledStore {
-    /// Validates and writes one batch of distinct subscribers in one transaction, under
-    /// their locks (taken in shard order, so batches never deadlock with each other).
+    /// Validates and writes one batch of distinct subscribers, under their locks (taken in
+    /// shard order, so batches never deadlock with each other); returns the sequence
+    /// number to wait for.
+    ///
+    /// Not a sled transaction (which slows down with the batch and the trees): identity
+    /// ownership is checked first, against the indexes and the batch's own earlier
+    /// changes, with other claims of identities held off (`claims`); then each tree is
+    /// written with one atomic `apply_batch`: new index entries, then the records, then
+    /// the removal of index entries the new records no longer list. A crash in between
+    /// leaves at worst index entries naming a subscriber that does not list them (lookups
+    /// of those identities report a corrupt entry) until the import is repeated; since
+    /// sled recovers a prefix of its writes, a record is never without its index entries.
     async fn put_batch(&self, batch: &[&Subscriber]) -> Result<u64, StoreError> {
         let mut encoded = Vec::with_capacity(batch.len());
         for sub in batch {
@@ -471,22 +586,170 @@ impl SledStore {
         for shard in shards {
             guards.push(self.locks[shard].lock().await);
         }
-        let mut changes = Vec::with_capacity(batch.len());
-        for (sub, bytes) in batch.iter().zip(encoded) {
-            let (_, old) = self.old_identities(&sub.imsi)?;
-            changes.push(Change {
-                imsi: &sub.imsi,
-                must_be_new: false,
-                old,
-                new: Some((bytes, Identities::of(sub))),
-            });
+        let claims = self.claims.write().unwrap_or_else(|p| p.into_inner());
+        // The index entries as the batch leaves them: Some(owner) written, None removed.
+        let mut impi: HashMap<&str, Option<&str>> = HashMap::new();
+        let mut impu: HashMap<&str, Option<&str>> = HashMap::new();
+        let mut olds = Vec::with_capacity(batch.len());
+        let mut new_ones = 0;
+        for sub in batch {
+            let (existed, old) = self.old_identities(&sub.imsi)?;
+            new_ones += u64::from(!existed);
+            olds.push(old);
         }
-        let seq = self.apply(&changes, "writing a batch of subscribers")?;
+        let news: Vec<Identities> = batch.iter().map(|s| Identities::of(s)).collect();
+        for ((sub, old), new) in batch.iter().zip(&olds).zip(&news) {
+            let imsi = sub.imsi.as_str();
+            for (tree, name, overlay, old, new) in [
+                (&self.impi, TREE_IMPI, &mut impi, &old.impis, &new.impis),
+                (&self.impu, TREE_IMPU, &mut impu, &old.impus, &new.impus),
+            ] {
+                let owner = |overlay: &HashMap<&str, Option<&str>>,
+                             id: &str|
+                 -> Result<Option<String>, StoreError> {
+                    match overlay.get(id) {
+                        Some(o) => Ok(o.map(str::to_owned)),
+                        None => Ok(tree
+                            .get(id.as_bytes())
+                            .map_err(|e| backend(&format!("reading index {name}"), e))?
+                            .map(|v| String::from_utf8_lossy(&v).into_owned())),
+                    }
+                };
+                for id in new.difference(old) {
+                    match owner(overlay, id)? {
+                        Some(o) if o != imsi => {
+                            return Err(StoreError::IdentityConflict {
+                                identity: id.clone(),
+                                owner: o,
+                            })
+                        }
+                        Some(_) => {}
+                        None => {
+                            overlay.insert(id.as_str(), Some(imsi));
+                        }
+                    }
+                }
+                for id in old.difference(new) {
+                    if owner(overlay, id)?.as_deref() == Some(imsi) {
+                        overlay.insert(id.as_str(), None);
+                    }
+                }
+            }
+        }
+        let mut records = Batch::default();
+        for (sub, bytes) in batch.iter().zip(encoded) {
+            records.insert(sub.imsi.as_bytes(), bytes);
+        }
+        let split = |overlay: &HashMap<&str, Option<&str>>| {
+            let (mut claim, mut release) = (Batch::default(), Batch::default());
+            for (id, owner) in overlay {
+                match owner {
+                    Some(imsi) => claim.insert(id.as_bytes(), imsi.as_bytes()),
+                    None => release.remove(id.as_bytes()),
+                }
+            }
+            (claim, release)
+        };
+        let (impi_claim, impi_release) = split(&impi);
+        let (impu_claim, impu_release) = split(&impu);
+        let what = "writing a batch of subscribers";
+        self.impi
+            .apply_batch(impi_claim)
+            .and_then(|()| self.impu.apply_batch(impu_claim))
+            .and_then(|()| self.subscribers.apply_batch(records))
+            .and_then(|()| self.impi.apply_batch(impi_release))
+            .and_then(|()| self.impu.apply_batch(impu_release))
+            .map_err(|e| backend(what, e))?;
+        drop(claims);
+        let seq = self.commit.applied(batch.len() as u64);
+        self.count.fetch_add(new_ones, Ordering::Relaxed);
+        for sub in batch {
+            self.written(&sub.imsi, None);
+        }
         for guard in &mut guards {
             **guard = seq;
         }
         drop(guards);
         Ok(seq)
+    }
+}
+
+impl Drop for SledStore {
+    /// Leaves the subscriber count in `meta` for the next open (best effort: without it,
+    /// the next open counts the records).
+    fn drop(&mut self) {
+        let count = self.count.load(Ordering::SeqCst).to_be_bytes();
+        if self.meta.insert(COUNT_KEY, &count[..]).is_ok() && self.db.flush().is_err() {
+            let _ = self.meta.remove(COUNT_KEY);
+        }
+    }
+}
+
+/// Decoded subscriber records, so that reads skip the JSON decode: one map per lock shard,
+/// each bounded (an arbitrary entry goes when it is full). Coherent with sled: a writer
+/// updates the map after its change is applied, under the subscriber's lock, and bumps the
+/// shard's generation; a reader that missed fills the map only if the generation has not
+/// moved since before it read sled (else what it read may already be stale).
+struct RecordCache {
+    shards: Box<[StdMutex<CacheShard>]>,
+    per_shard: usize,
+}
+
+#[derive(Default)]
+struct CacheShard {
+    generation: u64,
+    map: HashMap<String, Arc<Subscriber>>,
+}
+
+impl RecordCache {
+    fn new(capacity: usize) -> Self {
+        RecordCache {
+            shards: (0..LOCK_SHARDS).map(|_| StdMutex::default()).collect(),
+            per_shard: capacity.div_ceil(LOCK_SHARDS),
+        }
+    }
+
+    fn shard(&self, shard: usize) -> StdMutexGuard<'_, CacheShard> {
+        self.shards[shard].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached record, or the shard's generation to pass to [`RecordCache::fill`].
+    fn get(&self, shard: usize, imsi: &str) -> Result<Arc<Subscriber>, u64> {
+        let s = self.shard(shard);
+        s.map.get(imsi).cloned().ok_or(s.generation)
+    }
+
+    fn insert(&self, s: &mut CacheShard, imsi: &str, sub: Arc<Subscriber>) {
+        if s.map.len() >= self.per_shard && !s.map.contains_key(imsi) {
+            let Some(victim) = s.map.keys().next().cloned() else {
+                return;
+            };
+            s.map.remove(&victim);
+        }
+        s.map.insert(imsi.to_owned(), sub);
+    }
+
+    /// Caches a record read from sled, unless a write of the shard happened meanwhile.
+    fn fill(&self, shard: usize, generation: u64, imsi: &str, sub: &Arc<Subscriber>) {
+        if self.per_shard == 0 {
+            return;
+        }
+        let mut s = self.shard(shard);
+        if s.generation == generation {
+            self.insert(&mut s, imsi, Arc::clone(sub));
+        }
+    }
+
+    /// A write of `imsi`: caches its new record, or forgets it.
+    fn set(&self, shard: usize, imsi: &str, new: Option<Arc<Subscriber>>) {
+        let mut s = self.shard(shard);
+        s.generation = s.generation.wrapping_add(1);
+        match new {
+            Some(sub) if self.per_shard > 0 => self.insert(&mut s, imsi, sub),
+            _ => {
+                s.map.remove(imsi);
+            }
+        }
     }
 }
 
@@ -525,6 +788,14 @@ struct Change<'a> {
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 impl Change<'_> {
+    /// Whether the change gives its subscriber an identity it did not have.
+    fn claims(&self) -> bool {
+        self.new.as_ref().is_some_and(|(_, new)| {
+            new.impis.difference(&self.old.impis).next().is_some()
+                || new.impus.difference(&self.old.impus).next().is_some()
+        })
+    }
+
     fn apply(
         &self,
         subs: &TransactionalTree,
@@ -582,10 +853,24 @@ impl Change<'_> {
     }
 }
 
+/// Longest a flush waits, after the previous one, for more changes to cover (µs); the
+/// environment variable `SICHSS_GROUP_COMMIT_US` overrides it (0 disables the wait).
+const GATHER_US: u64 = 1000;
+/// A flush stops waiting for more changes once this many are pending.
+const GATHER_CHANGES: u64 = 128;
+/// A flush waits for more changes only if the previous one ended less than this ago (µs),
+/// i.e. under a steady stream of writes; an isolated write is flushed at once.
+const GATHER_BUSY_US: u64 = 2000;
+
 /// Group-commit state shared by the writers and the flush task.
 struct GroupCommit {
     /// Sequence number of the last change applied in memory (changes are numbered 1, 2, …).
     applied: AtomicU64,
+    /// How long a flush may wait for more changes (see [`GATHER_US`]).
+    gather: Duration,
+    /// When the last flush ended (microseconds since `epoch`).
+    last_flush_end: AtomicU64,
+    epoch: Instant,
     state: StdMutex<FlushState>,
     /// Bumped after every flush attempt; waiters re-check `state` when it changes.
     flushed: watch::Sender<u64>,
@@ -609,6 +894,14 @@ impl GroupCommit {
     fn new() -> Self {
         GroupCommit {
             applied: AtomicU64::new(0),
+            gather: Duration::from_micros(
+                std::env::var("SICHSS_GROUP_COMMIT_US")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(GATHER_US),
+            ),
+            last_flush_end: AtomicU64::new(0),
+            epoch: Instant::now(),
             state: StdMutex::new(FlushState::default()),
             flushed: watch::Sender::new(0),
             flushes: AtomicU64::new(0),
@@ -658,16 +951,47 @@ impl GroupCommit {
         }
     }
 
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Before a flush reads `applied`: under a steady stream of writes (the previous flush
+    /// ended moments ago), waits up to `gather` or until [`GATHER_CHANGES`] changes are
+    /// pending, so that one flush covers many changes. Waiters are woken only by the flush,
+    /// so no change is acknowledged earlier than before; only later.
+    fn gather(&self) {
+        if self.gather.is_zero() {
+            return;
+        }
+        let last = self.last_flush_end.load(Ordering::Relaxed);
+        if last == 0 || self.now_us().saturating_sub(last) > GATHER_BUSY_US {
+            return;
+        }
+        let durable = self.state().durable;
+        let deadline = Instant::now() + self.gather;
+        let step = Duration::from_micros(100).min(self.gather);
+        while self.applied.load(Ordering::SeqCst).saturating_sub(durable) < GATHER_CHANGES {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            std::thread::sleep(step.min(deadline - now));
+        }
+    }
+
     /// Runs one flush on the blocking pool (inline when outside a tokio runtime); the
     /// flush completes and wakes its waiters even if the writer that started it is dropped.
     fn start_flush(self: &Arc<Self>, db: Db) {
         let this = Arc::clone(self);
         let job = move || {
+            this.gather();
             let target = this.applied.load(Ordering::SeqCst);
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| db.flush()));
             // Release the database before waking anyone, so that a store dropped by a
             // woken writer really closes (and can be reopened at once).
             drop(db);
+            this.last_flush_end
+                .store(this.now_us().max(1), Ordering::Relaxed);
             let mut st = this.state();
             st.flushing = false;
             match result {
