@@ -28,8 +28,8 @@ use crate::peer::{Watchdog, WatchdogAction};
 const WRITE_BATCH: usize = 256 * 1024;
 
 /// Initial size of a connection's read buffer; it grows as messages need (up to the
-/// largest message accepted).
-const READ_BUFFER: usize = 16 * 1024;
+/// largest message accepted). Small, so that an idle connection costs little.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// The octets of one received request, counted against the connection's budget until the
 /// request is answered (or dropped).
@@ -87,7 +87,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     timeout: Duration,
 ) -> std::io::Result<()> {
     let _close = CloseBudget(budget);
-    let mut out = Vec::with_capacity(64 * 1024);
+    // Grows with the first batch (and keeps its size); nothing for an idle connection.
+    let mut out = Vec::new();
     // The budget of the frames in `out`, given back once they are written.
     let mut held = Vec::new();
     'outer: while let Some(msg) = rx.recv().await {
