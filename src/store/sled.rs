@@ -152,16 +152,33 @@ impl SledStore {
 
     /// Opens (creating if needed) the store in directory `dir`, with `options`.
     pub fn open_with(dir: &Path, options: SledOptions) -> Result<SledStore, StoreError> {
-        let db = ::sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_bytes)
-            .open()
-            .map_err(|e| {
-                StoreError::Backend(format!(
-                    "cannot open the sled store at {}: {e}",
-                    dir.display()
-                ))
-            })?;
+        // sled releases its file lock a moment after the last handle of a closed store is
+        // dropped (its background threads finish first): a store reopened at once in the
+        // same process may find the lock still held. Retry briefly before reporting it;
+        // another process holding the store still gets the error, after this bound.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        let db = loop {
+            match ::sled::Config::new()
+                .path(dir)
+                .cache_capacity(options.cache_bytes)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(::sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::Other
+                        && e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot open the sled store at {}: {e}",
+                        dir.display()
+                    )))
+                }
+            }
+        };
         Self::from_db(db, options)
     }
 
