@@ -10,6 +10,7 @@
 //! own types (no `sled::IVec` or `sled::Error` in this interface).
 
 pub mod any;
+mod journal;
 pub mod jsonl;
 pub mod model;
 pub mod postgres;

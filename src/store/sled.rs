@@ -6,11 +6,17 @@
 //!
 //! | tree          | key                         | value                                     |
 //! |---------------|-----------------------------|-------------------------------------------|
-//! | `subscribers` | IMSI (UTF-8)                | the [`Subscriber`] as `serde_json` bytes   |
+//! | `subscribers` | IMSI (UTF-8)                | `0x01`, revision (u64 BE), the [`Subscriber`] as `serde_json` bytes |
 //! | `impi`        | IMPI (normalised, UTF-8)    | IMSI of the subscriber whose service has it |
 //! | `impu`        | IMPU (normalised, UTF-8)    | IMSI of the subscriber listing it          |
 //! | `meta`        | `format`                    | the layout version string [`FORMAT`]       |
 //! | `meta`        | `count`                     | number of subscribers (u64 big-endian), only while closed |
+//! | `meta`        | `epoch`                     | epoch of revisions, bumped at every open (u64 BE) |
+//! | `meta`        | `journal`                   | number of the first journal file not yet in sled (u64 BE) |
+//!
+//! Beside sled's files, the directory holds the journal: `sichss-journal.<number>` files
+//! (format in `store::journal`). A record's revision is `epoch << 40 | sequence number`,
+//! so revisions rise across restarts; layout 1 records (plain JSON) read as revision 0.
 //!
 //! Every single-subscriber write changes the three data trees in one sled transaction,
 //! so a crash never leaves a record without its index entries or an index entry without
@@ -47,6 +53,30 @@
 //! changes nothing writes nothing, but still waits until the last change written under its
 //! lock shard is durable, since its result may rest on that change.
 //!
+//! # Journal and checkpoints (the Cx write path)
+//!
+//! An update that keeps the subscriber's identities (every Cx procedure: SQN, registration
+//! state, S-CSCF) does not write sled: the whole new record is appended to the journal
+//! with its revision, published in an in-memory overlay (which reads consult before sled),
+//! and acknowledged once a group-commit flush has written and `fdatasync`ed it. A flush
+//! takes, under one lock, the sequence number, the pending journal entries and a flag
+//! telling whether sled was written directly since the last flush; it flushes sled first
+//! (so a journal entry never becomes durable before a direct write it may build on), then
+//! the journal.
+//!
+//! A checkpoint (after [`SledOptions::journal_bytes`] of journal or
+//! [`SledOptions::journal_subscribers`] changed subscribers, and on close) starts a new
+//! journal file, moves the overlay aside, writes each changed subscriber once into sled
+//! with its revision, records the new file's number in `meta`, flushes sled and removes
+//! the older files. Writes that change identities or whole records (create, put, delete,
+//! import, service changes) go to sled directly as before, drop the subscriber from the
+//! overlay, and never interleave with a checkpoint's sled write.
+//!
+//! Opening replays the journal files from the `meta` number on: each subscriber's newest
+//! journaled record is written into sled where it is newer than sled's revision (so a
+//! later put or delete is never undone), up to the first torn entry; then a new file is
+//! started and the old ones removed.
+//!
 //! # Memory
 //!
 //! sled's page cache is bounded by [`SledOptions::cache_bytes`]; decoded records of
@@ -60,8 +90,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -69,14 +99,24 @@ use ::sled::transaction::{ConflictableTransactionError, TransactionError, Transa
 use ::sled::{Batch, Db, IVec, Transactional, Tree};
 use tokio::sync::{watch, Mutex, MutexGuard};
 
+use super::journal::{self, JournalFile};
 use super::{StoreError, StoreStats, Subscriber, SubscriberStore};
 
 /// Number of per-subscriber write locks (IMSIs are hashed onto them).
 pub const LOCK_SHARDS: usize = 256;
 
-/// Layout version written to the `meta` tree; a database with another value is refused.
+/// Layout version written to the `meta` tree; a database with another value (other than
+/// [`FORMAT_1`], which this layout reads as it is and upgrades) is refused.
 pub const FORMAT: &str =
+    "sichss-sled-2 subscribers:IMSI=>[0x01 rev:u64be]json(Subscriber) impi,impu:identity=>IMSI journal";
+/// The previous layout: records without a revision, no journal.
+const FORMAT_1: &str =
     "sichss-sled-1 subscribers:IMSI=>json(Subscriber) impi,impu:identity=>IMSI";
+/// First octet of a record that carries its revision (a JSON record starts with `{`).
+const REV_TAG: u8 = 0x01;
+/// A revision is `epoch << REV_EPOCH_SHIFT | sequence number`: the epoch (`meta` key
+/// `epoch`, bumped durably at every open) keeps revisions rising across restarts.
+const REV_EPOCH_SHIFT: u32 = 40;
 
 /// Subscribers written per batch by [`SubscriberStore::put_many`].
 const PUT_MANY_BATCH: usize = 1024;
@@ -89,6 +129,11 @@ const FORMAT_KEY: &str = "format";
 /// `meta` key holding the number of subscribers, written when the store is closed and
 /// removed when it is opened (so a store that was not closed cleanly is counted again).
 const COUNT_KEY: &str = "count";
+/// `meta` key holding the epoch of revisions (u64 big-endian).
+const EPOCH_KEY: &str = "epoch";
+/// `meta` key holding the number of the first journal file not yet checkpointed (u64
+/// big-endian): files with lower numbers are fully in sled.
+const JOURNAL_KEY: &str = "journal";
 
 /// Tuning of a [`SledStore`].
 #[derive(Debug, Clone, Copy)]
@@ -97,11 +142,20 @@ pub struct SledOptions {
     pub cache_bytes: u64,
     /// Most decoded subscriber records kept in memory (0: none).
     pub cache_subscribers: usize,
+    /// Journal octets after which a checkpoint writes the changed records into sled and
+    /// starts a new journal file; 0 disables the journal (every change is flushed through
+    /// sled itself, as before the journal existed).
+    pub journal_bytes: u64,
+    /// Changed subscribers held in memory (awaiting a checkpoint) after which a checkpoint
+    /// starts.
+    pub journal_subscribers: usize,
 }
 
 impl Default for SledOptions {
-    /// 256 MiB of page cache and 100,000 cached subscribers, or the environment variables
-    /// `SICHSS_SLED_CACHE_MB` and `SICHSS_SLED_CACHE_SUBSCRIBERS`.
+    /// 256 MiB of page cache, 100,000 cached subscribers, a checkpoint every 64 MiB of
+    /// journal or 20,000 changed subscribers; or the environment variables
+    /// `SICHSS_SLED_CACHE_MB`, `SICHSS_SLED_CACHE_SUBSCRIBERS`, `SICHSS_JOURNAL_MB` (0: no
+    /// journal) and `SICHSS_JOURNAL_SUBSCRIBERS`.
     fn default() -> Self {
         let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
         SledOptions {
@@ -110,6 +164,11 @@ impl Default for SledOptions {
                 .saturating_mul(1 << 20),
             cache_subscribers: env("SICHSS_SLED_CACHE_SUBSCRIBERS")
                 .map_or(100_000, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            journal_bytes: env("SICHSS_JOURNAL_MB")
+                .unwrap_or(64)
+                .saturating_mul(1 << 20),
+            journal_subscribers: env("SICHSS_JOURNAL_SUBSCRIBERS")
+                .map_or(20_000, |n| usize::try_from(n).unwrap_or(usize::MAX).max(1)),
         }
     }
 }
@@ -133,6 +192,13 @@ pub struct SledStore {
     /// Bulk writes (which check identity ownership outside a sled transaction) hold it
     /// exclusively; a transaction that claims identities holds it shared.
     claims: RwLock<()>,
+    /// Records changed through the journal and not yet checkpointed into sled.
+    overlay: Arc<Overlay>,
+    /// Runs checkpoints; `None` without a journal.
+    checkpointer: Option<Checkpointer>,
+    options: SledOptions,
+    /// Cleared by [`SledStore::abandon`]: the drop then skips the closing checkpoint.
+    close_cleanly: bool,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -179,22 +245,32 @@ impl SledStore {
                 }
             }
         };
-        Self::from_db(db, options)
+        Self::from_db(db, dir.to_path_buf(), options)
     }
 
     /// Opens a store in a temporary directory that is removed when the store is dropped
     /// (tests).
     pub fn open_temporary() -> Result<SledStore, StoreError> {
+        static N: AtomicU64 = AtomicU64::new(0);
         let options = SledOptions::default();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "sichss-sled-tmp.{}.{}.{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let db = ::sled::Config::new()
             .temporary(true)
+            .path(&dir)
             .cache_capacity(options.cache_bytes)
             .open()
             .map_err(|e| backend("opening a temporary sled store", e))?;
-        Self::from_db(db, options)
+        Self::from_db(db, dir, options)
     }
 
-    fn from_db(db: Db, options: SledOptions) -> Result<SledStore, StoreError> {
+    fn from_db(db: Db, dir: PathBuf, options: SledOptions) -> Result<SledStore, StoreError> {
         let tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|e| backend(&format!("opening tree {name}"), e))
@@ -208,6 +284,11 @@ impl SledStore {
             .map_err(|e| backend("reading the format marker", e))?
         {
             Some(v) if v.as_ref() == FORMAT.as_bytes() => {}
+            Some(v) if v.as_ref() == FORMAT_1.as_bytes() => {
+                // Records without a revision read as revision 0; nothing else changed.
+                meta.insert(FORMAT_KEY, FORMAT.as_bytes())
+                    .map_err(|e| backend("writing the format marker", e))?;
+            }
             Some(v) => {
                 return Err(StoreError::Backend(format!(
                     "the sled store has layout {:?}, this sichss reads {FORMAT:?}; \
@@ -235,6 +316,58 @@ impl SledStore {
             }
             None => subscribers.len() as u64,
         };
+        // A new epoch of revisions, durable before any write of this session.
+        let epoch = meta
+            .get(EPOCH_KEY)
+            .map_err(|e| backend("reading the revision epoch", e))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes)
+            + 1;
+        meta.insert(EPOCH_KEY, &epoch.to_be_bytes()[..])
+            .map_err(|e| backend("writing the revision epoch", e))?;
+        db.flush()
+            .map_err(|e| backend("flushing the revision epoch", e))?;
+        // Whatever an earlier session journaled goes into sled now; then a fresh journal.
+        let replayed = replay(&db, &subscribers, &impi, &impu, &meta, &dir)?;
+        if replayed > 0 {
+            tracing::info!(records = replayed, "sled store: journal replayed");
+        }
+        let journal = if options.journal_bytes > 0 {
+            let number = journal::list(&dir)
+                .map_err(|e| io_error("listing the journal files", &dir, e))?
+                .last()
+                .map_or(1, |n| n + 1);
+            let file = JournalFile::create(&dir, number)
+                .map_err(|e| io_error("creating a journal file", &dir, e))?;
+            meta.insert(JOURNAL_KEY, &number.to_be_bytes()[..])
+                .map_err(|e| backend("writing the journal number", e))?;
+            db.flush()
+                .map_err(|e| backend("flushing the journal number", e))?;
+            remove_journals_before(&dir, number);
+            Some(Journal {
+                dir: dir.clone(),
+                number,
+                file: Arc::new(StdMutex::new(file)),
+                bytes: 0,
+            })
+        } else {
+            meta.remove(JOURNAL_KEY)
+                .map_err(|e| backend("removing the journal number", e))?;
+            db.flush()
+                .map_err(|e| backend("flushing the journal number", e))?;
+            remove_journals_before(&dir, u64::MAX);
+            None
+        };
+        let with_journal = journal.is_some();
+        let commit = Arc::new(GroupCommit::new(epoch << REV_EPOCH_SHIFT, journal));
+        let overlay = Arc::new(Overlay::new());
+        let checkpointer = with_journal.then(|| Checkpointer {
+            db: db.clone(),
+            subscribers: subscribers.clone(),
+            meta: meta.clone(),
+            overlay: Arc::clone(&overlay),
+            commit: Arc::clone(&commit),
+        });
         let locks = (0..LOCK_SHARDS).map(|_| Mutex::new(0)).collect();
         Ok(SledStore {
             db,
@@ -242,12 +375,24 @@ impl SledStore {
             impi,
             impu,
             locks,
-            commit: Arc::new(GroupCommit::new()),
+            commit,
             meta,
             count: AtomicU64::new(count),
             cache: RecordCache::new(options.cache_subscribers),
             claims: RwLock::new(()),
+            overlay,
+            checkpointer,
+            options,
+            close_cleanly: true,
         })
+    }
+
+    /// Drops the store without its closing checkpoint and without leaving the subscriber
+    /// count, as a crash leaves it (journaled changes are then only in the journal). For
+    /// tests of recovery.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.close_cleanly = false;
     }
 
     fn shard(imsi: &str) -> usize {
@@ -267,6 +412,9 @@ impl SledStore {
             Ok(hit) => return Ok(Some(hit)),
             Err(generation) => generation,
         };
+        if let Some(sub) = self.overlay.get(shard, imsi) {
+            return Ok(Some(sub));
+        }
         match self
             .subscribers
             .get(imsi)
@@ -325,6 +473,7 @@ impl SledStore {
             .iter()
             .any(Change::claims)
             .then(|| self.claims.read().unwrap_or_else(|p| p.into_inner()));
+        let _direct = unpoison(self.overlay.direct.read());
         (&self.subscribers, &self.impi, &self.impu)
             .transaction(|(subs, impi, impu)| {
                 for c in changes {
@@ -336,6 +485,9 @@ impl SledStore {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(e) => backend(what, e),
             })?;
+        for c in changes {
+            self.overlay.forget(Self::shard(c.imsi), c.imsi);
+        }
         Ok(self.commit.applied(changes.len() as u64))
     }
 
@@ -406,8 +558,8 @@ impl SubscriberStore for SledStore {
 
     async fn create(&self, sub: Subscriber) -> Result<(), StoreError> {
         sub.validate()?;
-        let bytes = encode(&sub)?;
         let mut guard = self.lock(&sub.imsi).await;
+        let bytes = encode_value(&sub, self.commit.revision())?;
         let change = Change {
             imsi: &sub.imsi,
             must_be_new: true,
@@ -424,8 +576,8 @@ impl SubscriberStore for SledStore {
 
     async fn put(&self, sub: Subscriber) -> Result<(), StoreError> {
         sub.validate()?;
-        let bytes = encode(&sub)?;
         let mut guard = self.lock(&sub.imsi).await;
+        let bytes = encode_value(&sub, self.commit.revision())?;
         let (existed, old) = self.old_identities(&sub.imsi)?;
         let change = Change {
             imsi: &sub.imsi,
@@ -471,11 +623,45 @@ impl SubscriberStore for SledStore {
                 ),
             });
         }
+        let (old_ids, new_ids) = (Identities::of(&old), Identities::of(&new));
+        if old_ids == new_ids {
+            if let Some(checkpointer) = &self.checkpointer {
+                // The Cx path: journal the record; sled gets it at the next checkpoint.
+                let payload = encode(&new)?;
+                let new = Arc::new(new);
+                let shard = Self::shard(imsi);
+                let published = Arc::clone(&new);
+                let (seq, journal_bytes) = self
+                    .commit
+                    .journaled(&payload, |rev| {
+                        self.overlay.publish(
+                            shard,
+                            imsi,
+                            Dirty {
+                                rev,
+                                sub: published,
+                            },
+                        );
+                    })
+                    .expect("a store with a checkpointer has a journal");
+                self.written(imsi, Some(new));
+                *guard = seq;
+                drop(guard);
+                if journal_bytes >= self.options.journal_bytes
+                    || self.overlay.live_len.load(Ordering::Relaxed)
+                        >= self.options.journal_subscribers
+                {
+                    checkpointer.start();
+                }
+                self.durable(seq).await?;
+                return Ok(out);
+            }
+        }
         let change = Change {
             imsi,
             must_be_new: false,
-            old: Identities::of(&old),
-            new: Some((encode(&new)?, Identities::of(&new))),
+            old: old_ids,
+            new: Some((encode_value(&new, self.commit.revision())?, new_ids)),
         };
         let seq = self.apply(&[change], "updating a subscriber")?;
         self.written(imsi, Some(Arc::new(new)));
@@ -524,7 +710,10 @@ impl SubscriberStore for SledStore {
         {
             let (k, v) = item.map_err(|e| backend("listing subscribers", e))?;
             let imsi = String::from_utf8_lossy(&k);
-            out.push(decode(&imsi, &v)?);
+            match self.overlay.get(Self::shard(&imsi), &imsi) {
+                Some(newer) => out.push(Subscriber::clone(&newer)),
+                None => out.push(decode(&imsi, &v)?),
+            }
         }
         Ok(out)
     }
@@ -593,10 +782,8 @@ impl SledStore {
     /// of those identities report a corrupt entry) until the import is repeated; since
     /// sled recovers a prefix of its writes, a record is never without its index entries.
     async fn put_batch(&self, batch: &[&Subscriber]) -> Result<u64, StoreError> {
-        let mut encoded = Vec::with_capacity(batch.len());
         for sub in batch {
             sub.validate()?;
-            encoded.push(encode(sub)?);
         }
         let shards: BTreeSet<usize> = batch.iter().map(|s| Self::shard(&s.imsi)).collect();
         let mut guards = Vec::with_capacity(shards.len());
@@ -604,6 +791,12 @@ impl SledStore {
             guards.push(self.locks[shard].lock().await);
         }
         let claims = self.claims.write().unwrap_or_else(|p| p.into_inner());
+        let direct = unpoison(self.overlay.direct.read());
+        let rev = self.commit.revision();
+        let mut encoded = Vec::with_capacity(batch.len());
+        for sub in batch {
+            encoded.push(encode_value(sub, rev)?);
+        }
         // The index entries as the batch leaves them: Some(owner) written, None removed.
         let mut impi: HashMap<&str, Option<&str>> = HashMap::new();
         let mut impu: HashMap<&str, Option<&str>> = HashMap::new();
@@ -677,6 +870,10 @@ impl SledStore {
             .and_then(|()| self.impi.apply_batch(impi_release))
             .and_then(|()| self.impu.apply_batch(impu_release))
             .map_err(|e| backend(what, e))?;
+        for sub in batch {
+            self.overlay.forget(Self::shard(&sub.imsi), &sub.imsi);
+        }
+        drop(direct);
         drop(claims);
         let seq = self.commit.applied(batch.len() as u64);
         self.count.fetch_add(new_ones, Ordering::Relaxed);
@@ -695,6 +892,14 @@ impl Drop for SledStore {
     /// Leaves the subscriber count in `meta` for the next open (best effort: without it,
     /// the next open counts the records).
     fn drop(&mut self) {
+        if !self.close_cleanly {
+            return;
+        }
+        if let Some(checkpointer) = &self.checkpointer {
+            if let Err(e) = checkpointer.run_now() {
+                tracing::warn!(error = %e, "sled store: closing checkpoint failed; the journal is replayed at the next open");
+            }
+        }
         let count = self.count.load(Ordering::SeqCst).to_be_bytes();
         if self.meta.insert(COUNT_KEY, &count[..]).is_ok() && self.db.flush().is_err() {
             let _ = self.meta.remove(COUNT_KEY);
@@ -771,7 +976,7 @@ impl RecordCache {
 }
 
 /// The identities a subscriber record puts into the indexes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Identities {
     impis: BTreeSet<String>,
     impus: BTreeSet<String>,
@@ -881,8 +1086,12 @@ const GATHER_BUSY_US: u64 = 2000;
 
 /// Group-commit state shared by the writers and the flush task.
 struct GroupCommit {
-    /// Sequence number of the last change applied in memory (changes are numbered 1, 2, …).
+    /// Mirror of `log.applied`, for the gatherer to poll without the lock.
     applied: AtomicU64,
+    /// `epoch << REV_EPOCH_SHIFT`: a change's revision is this plus its sequence number.
+    rev_base: u64,
+    /// Sequence numbers, pending journal entries and the open journal file.
+    log: StdMutex<Log>,
     /// How long a flush may wait for more changes (see [`GATHER_US`]).
     gather: Duration,
     /// When the last flush ended (microseconds since `epoch`).
@@ -893,6 +1102,29 @@ struct GroupCommit {
     flushed: watch::Sender<u64>,
     flushes: AtomicU64,
     flushed_changes: AtomicU64,
+}
+
+/// What the next flush must make durable. One lock orders sequence numbers, journal
+/// entries and sled writes, so a flush that reads `applied` covers exactly what it takes.
+struct Log {
+    /// Sequence number of the last change applied in memory (changes are numbered 1, 2, …).
+    applied: u64,
+    /// Journal entries not yet written.
+    pending: Vec<u8>,
+    /// A change was written to sled directly since the last flush took this flag: the
+    /// flush must flush sled too.
+    sled_dirty: bool,
+    /// The journal file entries go to (`None`: no journal).
+    journal: Option<Journal>,
+}
+
+/// The current journal file.
+struct Journal {
+    dir: PathBuf,
+    number: u64,
+    file: Arc<StdMutex<JournalFile>>,
+    /// Octets appended for this file (written or pending).
+    bytes: u64,
 }
 
 #[derive(Default)]
@@ -908,9 +1140,16 @@ struct FlushState {
 }
 
 impl GroupCommit {
-    fn new() -> Self {
+    fn new(rev_base: u64, journal: Option<Journal>) -> Self {
         GroupCommit {
             applied: AtomicU64::new(0),
+            rev_base,
+            log: StdMutex::new(Log {
+                applied: 0,
+                pending: Vec::new(),
+                sled_dirty: false,
+                journal,
+            }),
             gather: Duration::from_micros(
                 std::env::var("SICHSS_GROUP_COMMIT_US")
                     .ok()
@@ -926,9 +1165,49 @@ impl GroupCommit {
         }
     }
 
-    /// Records `n` changes as applied in memory; returns the last one's sequence number.
+    fn log(&self) -> StdMutexGuard<'_, Log> {
+        // Counters and a byte buffer, consistent after any panic; recover from poisoning.
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn next(&self, log: &mut Log) -> u64 {
+        log.applied += 1;
+        self.applied.store(log.applied, Ordering::SeqCst);
+        log.applied
+    }
+
+    /// Records `n` changes written to sled directly; returns the last one's sequence
+    /// number (the flush that covers it flushes sled).
     fn applied(&self, n: u64) -> u64 {
-        self.applied.fetch_add(n, Ordering::SeqCst) + n
+        let mut log = self.log();
+        log.applied += n;
+        log.sled_dirty = true;
+        self.applied.store(log.applied, Ordering::SeqCst);
+        log.applied
+    }
+
+    /// A revision for a record about to be written to sled directly (higher than any
+    /// revision handed out before).
+    fn revision(&self) -> u64 {
+        let mut log = self.log();
+        self.rev_base | self.next(&mut log)
+    }
+
+    /// Journals `payload` (a whole record) as the next change, and runs `publish` with
+    /// its revision under the same lock (so a checkpoint sees the journal entry and the
+    /// published record together). Returns the sequence number to wait for and the
+    /// journal's size; `None` without a journal.
+    fn journaled(&self, payload: &[u8], publish: impl FnOnce(u64)) -> Option<(u64, u64)> {
+        let mut log = self.log();
+        log.journal.as_ref()?;
+        let seq = self.next(&mut log);
+        let rev = self.rev_base | seq;
+        journal::push_entry(&mut log.pending, rev, payload);
+        let journal = log.journal.as_mut().expect("checked above");
+        journal.bytes += (payload.len() + 17) as u64;
+        let bytes = journal.bytes;
+        publish(rev);
+        Some((seq, bytes))
     }
 
     fn state(&self) -> StdMutexGuard<'_, FlushState> {
@@ -996,14 +1275,40 @@ impl GroupCommit {
         }
     }
 
+    /// One flush: takes what is pending (sequence number, journal entries, the sled flag)
+    /// and makes it durable: sled first (its changes precede the journal entries that
+    /// may build on them), then the journal entries, with one sync each.
+    fn flush_once(&self, db: &Db) -> (u64, Result<(), String>) {
+        let (target, bytes, sled, file) = {
+            let mut log = self.log();
+            let bytes = std::mem::take(&mut log.pending);
+            let sled = std::mem::take(&mut log.sled_dirty);
+            let file = log.journal.as_ref().map(|j| Arc::clone(&j.file));
+            (log.applied, bytes, sled, file)
+        };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+            if sled {
+                db.flush().map_err(|e| e.to_string())?;
+            }
+            if !bytes.is_empty() {
+                let file = file.ok_or("journal entries without a journal file")?;
+                let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+                file.append_durably(&bytes)
+                    .map_err(|e| format!("writing the journal: {e}"))?;
+            }
+            Ok(())
+        }))
+        .unwrap_or_else(|_| Err("sled panicked while flushing".to_owned()));
+        (target, result)
+    }
+
     /// Runs one flush on the blocking pool (inline when outside a tokio runtime); the
     /// flush completes and wakes its waiters even if the writer that started it is dropped.
     fn start_flush(self: &Arc<Self>, db: Db) {
         let this = Arc::clone(self);
         let job = move || {
             this.gather();
-            let target = this.applied.load(Ordering::SeqCst);
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| db.flush()));
+            let (target, result) = this.flush_once(&db);
             // Release the database before waking anyone, so that a store dropped by a
             // woken writer really closes (and can be reopened at once).
             drop(db);
@@ -1012,7 +1317,7 @@ impl GroupCommit {
             let mut st = this.state();
             st.flushing = false;
             match result {
-                Ok(Ok(_)) => {
+                Ok(()) => {
                     this.flushes.fetch_add(1, Ordering::Relaxed);
                     if target > st.durable {
                         this.flushed_changes
@@ -1020,13 +1325,9 @@ impl GroupCommit {
                         st.durable = target;
                     }
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     st.failures += 1;
-                    st.last_failure = Some((target, e.to_string()));
-                }
-                Err(_) => {
-                    st.failures += 1;
-                    st.last_failure = Some((target, "sled panicked while flushing".to_owned()));
+                    st.last_failure = Some((target, e));
                 }
             }
             drop(st);
@@ -1041,6 +1342,289 @@ impl GroupCommit {
     }
 }
 
+/// Records changed through the journal and not yet in sled: `live` (per lock shard) takes
+/// every journaled change; a checkpoint moves `live` into `checkpointing`, writes that
+/// into sled and empties it. Readers look in `live`, then `checkpointing`, then sled.
+struct Overlay {
+    live: Box<[StdMutex<HashMap<String, Dirty>>]>,
+    live_len: AtomicUsize,
+    checkpointing: StdMutex<HashMap<String, Dirty>>,
+    checkpointing_len: AtomicUsize,
+    /// Writes to sled outside the journal hold it shared; a checkpoint writing
+    /// `checkpointing` into sled holds it exclusively (so it never overwrites a newer
+    /// record written meanwhile).
+    direct: RwLock<()>,
+    /// A checkpoint is running.
+    running: AtomicBool,
+}
+
+/// A journaled record and its revision.
+#[derive(Clone)]
+struct Dirty {
+    rev: u64,
+    sub: Arc<Subscriber>,
+}
+
+fn unpoison<T>(r: std::sync::LockResult<T>) -> T {
+    r.unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Overlay {
+    fn new() -> Self {
+        Overlay {
+            live: (0..LOCK_SHARDS).map(|_| StdMutex::default()).collect(),
+            live_len: AtomicUsize::new(0),
+            checkpointing: StdMutex::default(),
+            checkpointing_len: AtomicUsize::new(0),
+            direct: RwLock::new(()),
+            running: AtomicBool::new(false),
+        }
+    }
+
+    fn get(&self, shard: usize, imsi: &str) -> Option<Arc<Subscriber>> {
+        if let Some(d) = unpoison(self.live[shard].lock()).get(imsi) {
+            return Some(Arc::clone(&d.sub));
+        }
+        if self.checkpointing_len.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        unpoison(self.checkpointing.lock())
+            .get(imsi)
+            .map(|d| Arc::clone(&d.sub))
+    }
+
+    fn publish(&self, shard: usize, imsi: &str, dirty: Dirty) {
+        if unpoison(self.live[shard].lock())
+            .insert(imsi.to_owned(), dirty)
+            .is_none()
+        {
+            self.live_len.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Forgets `imsi` (it was just written to sled directly, newer than any journaled
+    /// record of it). Caller holds the subscriber's lock and `direct` shared.
+    fn forget(&self, shard: usize, imsi: &str) {
+        if unpoison(self.live[shard].lock()).remove(imsi).is_some() {
+            self.live_len.fetch_sub(1, Ordering::SeqCst);
+        }
+        if self.checkpointing_len.load(Ordering::SeqCst) > 0 {
+            let mut c = unpoison(self.checkpointing.lock());
+            if c.remove(imsi).is_some() {
+                self.checkpointing_len.store(c.len(), Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Writes journaled records into sled and retires journal files (see the module
+/// documentation, "Journal and checkpoints").
+#[derive(Clone)]
+struct Checkpointer {
+    db: Db,
+    subscribers: Tree,
+    meta: Tree,
+    overlay: Arc<Overlay>,
+    commit: Arc<GroupCommit>,
+}
+
+impl Checkpointer {
+    /// Starts a checkpoint on its own thread unless one is running.
+    fn start(&self) {
+        if self.overlay.running.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let this = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sichss-checkpoint".to_owned())
+            .spawn(move || {
+                if let Err(e) = this.run() {
+                    tracing::error!(error = %e, "sled store: checkpoint failed; the journal keeps every change, next attempt at the next trigger");
+                }
+                this.overlay.running.store(false, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            self.overlay.running.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Waits for a running checkpoint, then runs one (the store is closing).
+    fn run_now(&self) -> Result<(), StoreError> {
+        while self.overlay.running.swap(true, Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let result = self.run();
+        self.overlay.running.store(false, Ordering::SeqCst);
+        result
+    }
+
+    /// One checkpoint: a new journal file takes the changes from now on, the records
+    /// changed so far go into sled, the `meta` journal number moves to the new file (durably,
+    /// with the records), and the older files are removed.
+    fn run(&self) -> Result<(), StoreError> {
+        let (dir, number) = {
+            let log = self.commit.log();
+            let j = log.journal.as_ref().ok_or_else(|| {
+                StoreError::Backend("checkpoint of a store without a journal".to_owned())
+            })?;
+            (j.dir.clone(), j.number + 1)
+        };
+        let file = JournalFile::create(&dir, number)
+            .map_err(|e| io_error("creating a journal file", &dir, e))?;
+        {
+            // Under the log lock no change is being journaled: every entry so far is in
+            // the old file (or pending, and then in `live` too), every later one will be
+            // in the new file.
+            let mut log = self.commit.log();
+            let mut c = unpoison(self.overlay.checkpointing.lock());
+            for shard in self.overlay.live.iter() {
+                let mut live = unpoison(shard.lock());
+                for (imsi, d) in live.drain() {
+                    c.insert(imsi, d);
+                }
+            }
+            self.overlay.live_len.store(0, Ordering::SeqCst);
+            self.overlay.checkpointing_len.store(c.len(), Ordering::SeqCst);
+            let j = log.journal.as_mut().expect("checked above");
+            j.number = number;
+            j.file = Arc::new(StdMutex::new(file));
+            j.bytes = 0;
+        }
+        {
+            let _direct = unpoison(self.overlay.direct.write());
+            let mut batch = Batch::default();
+            let mut n = 0usize;
+            {
+                let c = unpoison(self.overlay.checkpointing.lock());
+                for (imsi, d) in c.iter() {
+                    batch.insert(imsi.as_bytes(), encode_value(&d.sub, d.rev)?);
+                    n += 1;
+                }
+            }
+            self.subscribers
+                .apply_batch(batch)
+                .map_err(|e| backend("checkpoint: writing records", e))?;
+            self.meta
+                .insert(JOURNAL_KEY, &number.to_be_bytes()[..])
+                .map_err(|e| backend("checkpoint: writing the journal number", e))?;
+            self.db
+                .flush()
+                .map_err(|e| backend("checkpoint: flushing", e))?;
+            let mut c = unpoison(self.overlay.checkpointing.lock());
+            c.clear();
+            self.overlay.checkpointing_len.store(0, Ordering::SeqCst);
+            tracing::debug!(records = n, journal = number, "sled store: checkpoint");
+        }
+        remove_journals_before(&dir, number);
+        Ok(())
+    }
+}
+
+/// Removes the journal files numbered below `number` (best effort: a file left behind is
+/// replayed harmlessly at the next open, its records being no newer than sled's).
+fn remove_journals_before(dir: &Path, number: u64) {
+    for n in journal::list(dir).unwrap_or_default() {
+        if n < number {
+            if let Err(e) = std::fs::remove_file(journal::path(dir, n)) {
+                tracing::warn!(file = %journal::path(dir, n).display(), error = %e, "cannot remove a checkpointed journal file");
+            }
+        }
+    }
+}
+
+/// Applies the journal files an earlier session left (those not yet checkpointed) to
+/// sled: each subscriber's newest journaled record, where it is newer than sled's. Makes
+/// that durable; the caller then starts a new journal file and removes the old ones.
+/// Returns the number of records written.
+fn replay(
+    db: &Db,
+    subscribers: &Tree,
+    impi: &Tree,
+    impu: &Tree,
+    meta: &Tree,
+    dir: &Path,
+) -> Result<usize, StoreError> {
+    let files = journal::list(dir).map_err(|e| io_error("listing the journal files", dir, e))?;
+    if files.is_empty() {
+        return Ok(0);
+    }
+    let first = meta
+        .get(JOURNAL_KEY)
+        .map_err(|e| backend("reading the journal number", e))?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes);
+    // IMSI → (revision, record JSON): the newest journaled record of each subscriber.
+    let mut newest: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
+    for n in files.into_iter().filter(|n| *n >= first) {
+        let path = journal::path(dir, n);
+        let bytes = journal::read(&path).map_err(|e| io_error("reading a journal file", &path, e))?;
+        let (entries, torn) = journal::entries(&bytes);
+        if torn > 0 {
+            tracing::warn!(file = %path.display(), octets = torn, "journal: ignoring a torn tail (a write the crash interrupted; it was never acknowledged)");
+        }
+        for (rev, payload) in entries {
+            let sub: Subscriber = serde_json::from_slice(payload).map_err(|e| StoreError::Corrupt {
+                key: format!("{}#{rev}", path.display()),
+                reason: format!("a journal entry is not a subscriber record: {e}"),
+            })?;
+            match newest.get_mut(&sub.imsi) {
+                Some(e) if e.0 >= rev => {}
+                Some(e) => *e = (rev, payload.to_vec()),
+                None => {
+                    newest.insert(sub.imsi, (rev, payload.to_vec()));
+                }
+            }
+        }
+    }
+    let mut batch = Batch::default();
+    let mut written = 0;
+    for (imsi, (rev, payload)) in newest {
+        let Some(current) = subscribers
+            .get(imsi.as_bytes())
+            .map_err(|e| backend("journal replay: reading a record", e))?
+        else {
+            continue; // removed after it was journaled
+        };
+        if split_value(&current).0 >= rev {
+            continue;
+        }
+        let value = value_with_rev(&payload, rev);
+        let new: Subscriber = serde_json::from_slice(&payload).expect("decoded above");
+        let same_identities = decode(&imsi, &current)
+            .map(|cur| Identities::of(&cur) == Identities::of(&new))
+            .unwrap_or(false);
+        if same_identities {
+            batch.insert(imsi.as_bytes(), value);
+        } else {
+            // Not written by the journaled path (which keeps identities), but handled:
+            // move the index entries with the record.
+            let old = decode(&imsi, &current).map(|c| Identities::of(&c)).unwrap_or_default();
+            let change = Change {
+                imsi: &imsi,
+                must_be_new: false,
+                old,
+                new: Some((value, Identities::of(&new))),
+            };
+            let r = (subscribers, impi, impu).transaction(|(s, i, u)| change.apply(s, i, u));
+            if let Err(e) = r {
+                tracing::warn!(%imsi, error = ?e, "journal replay: record not applied");
+                continue;
+            }
+        }
+        written += 1;
+    }
+    subscribers
+        .apply_batch(batch)
+        .map_err(|e| backend("journal replay: writing records", e))?;
+    db.flush()
+        .map_err(|e| backend("journal replay: flushing", e))?;
+    Ok(written)
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Backend(format!("sled store: {what} in {} failed: {e}", path.display()))
+}
+
 fn backend(what: &str, e: ::sled::Error) -> StoreError {
     StoreError::Backend(format!("sled: {what} failed: {e}"))
 }
@@ -1052,8 +1636,39 @@ fn encode(sub: &Subscriber) -> Result<Vec<u8>, StoreError> {
     })
 }
 
+/// The sled value of a record: [`REV_TAG`], the revision, the JSON.
+fn encode_value(sub: &Subscriber, rev: u64) -> Result<Vec<u8>, StoreError> {
+    let mut v = Vec::with_capacity(1024);
+    v.push(REV_TAG);
+    v.extend_from_slice(&rev.to_be_bytes());
+    serde_json::to_writer(&mut v, sub).map_err(|e| StoreError::Invalid {
+        field: "subscriber".to_owned(),
+        problem: format!("cannot be serialised: {e}"),
+    })?;
+    Ok(v)
+}
+
+fn value_with_rev(json: &[u8], rev: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(json.len() + 9);
+    v.push(REV_TAG);
+    v.extend_from_slice(&rev.to_be_bytes());
+    v.extend_from_slice(json);
+    v
+}
+
+/// A sled value's revision (0 for a record of layout 1) and JSON.
+fn split_value(bytes: &[u8]) -> (u64, &[u8]) {
+    match bytes.split_first() {
+        Some((&REV_TAG, rest)) if rest.len() >= 8 => (
+            u64::from_be_bytes(rest[..8].try_into().expect("8 octets")),
+            &rest[8..],
+        ),
+        _ => (0, bytes),
+    }
+}
+
 fn decode(imsi: &str, bytes: &[u8]) -> Result<Subscriber, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+    serde_json::from_slice(split_value(bytes).1).map_err(|e| StoreError::Corrupt {
         key: format!("{TREE_SUBSCRIBERS}/{imsi}"),
         reason: format!("not a valid subscriber record: {e}"),
     })

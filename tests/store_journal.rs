@@ -1,0 +1,250 @@
+//! The sled store's journal: subscriber updates that keep the identities (the Cx path)
+//! are made durable in an append-only journal and written into sled at checkpoints.
+//! These tests drop the store as a crash would (`SledStore::abandon`: no closing
+//! checkpoint), then reopen it, and check that every acknowledged change is back, that
+//! nothing older overwrites something newer, and that a torn journal tail is ignored.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sichss::store::sled::{SledOptions, SledStore};
+use sichss::store::{Subscriber, SubscriberStore};
+
+use common::*;
+
+async fn everything(store: &SledStore) -> Vec<Subscriber> {
+    store.list(None, usize::MAX).await.unwrap()
+}
+
+fn options(journal_subscribers: usize) -> SledOptions {
+    SledOptions {
+        journal_subscribers,
+        ..SledOptions::default()
+    }
+}
+
+fn journal_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("sichss-journal."))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// 400 concurrent SQN bumps over 40 subscribers, acknowledged one by one.
+async fn bump_sqns(store: &Arc<SledStore>, subscribers: u32, rounds: u32) {
+    let tasks: Vec<_> = (0..subscribers * rounds)
+        .map(|i| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                store
+                    .update(&numbered_imsi(i % subscribers), |s| {
+                        s.aka.as_mut().unwrap().sqn += 32;
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_updates_survive_a_crash_and_are_replayed_into_sled() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        store
+            .put_many((0..40).map(numbered).collect())
+            .await
+            .unwrap();
+        bump_sqns(&store, 40, 10).await;
+        let all = everything(&store).await;
+        assert!(all.iter().all(|s| sqn(s) == 10 * 32));
+        Arc::into_inner(store).unwrap().abandon();
+        all
+    };
+    assert!(
+        journal_files(dir.path())
+            .iter()
+            .any(|f| std::fs::metadata(f).unwrap().len() > 0),
+        "the updates should be in a journal file"
+    );
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(everything(&store).await, before);
+    assert_eq!(store.count().await.unwrap(), 40);
+    // The replay wrote them into sled and retired the old journal: a second crash right
+    // after the open loses nothing either.
+    store.abandon();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(everything(&store).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_under_load_keep_reads_and_recovery_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        // A checkpoint after every 3 changed subscribers: many run during the updates.
+        let store = Arc::new(SledStore::open_with(dir.path(), options(3)).unwrap());
+        store
+            .put_many((0..30).map(numbered).collect())
+            .await
+            .unwrap();
+        for round in 1..=5u64 {
+            bump_sqns(&store, 30, 4).await;
+            for n in 0..30 {
+                let s = store.get(&numbered_imsi(n)).await.unwrap().unwrap();
+                assert_eq!(sqn(&s), round * 4 * 32, "subscriber {n} after round {round}");
+            }
+        }
+        let all = everything(&store).await;
+        Arc::into_inner(store).unwrap().abandon();
+        all
+    };
+    // Each checkpoint starts a new journal file and removes the older ones.
+    let files = journal_files(dir.path());
+    let newest: u64 = files
+        .last()
+        .and_then(|f| f.extension()?.to_str()?.parse().ok())
+        .unwrap();
+    assert!(newest >= 5, "only {newest} journal files were started");
+    assert!(files.len() <= 2, "checkpoints retire journal files: {files:?}");
+    let store = SledStore::open_with(dir.path(), options(3)).unwrap();
+    assert_eq!(everything(&store).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_put_or_delete_is_not_undone_by_an_older_journal_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let replaced = {
+        let store = SledStore::open(dir.path()).unwrap();
+        for n in 0..3 {
+            store.create(numbered(n)).await.unwrap();
+        }
+        for n in 0..3 {
+            store
+                .update(&numbered_imsi(n), |s| s.aka.as_mut().unwrap().sqn = 999)
+                .await
+                .unwrap();
+        }
+        // Subscriber 0 is replaced, 1 is deleted, 2 keeps its journaled update.
+        let mut replaced = numbered(0);
+        replaced.barred = true;
+        store.put(replaced.clone()).await.unwrap();
+        store.delete(&numbered_imsi(1)).await.unwrap().unwrap();
+        store.abandon();
+        replaced
+    };
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.get(&numbered_imsi(0)).await.unwrap(), Some(replaced));
+    assert_eq!(store.get(&numbered_imsi(1)).await.unwrap(), None);
+    assert_eq!(
+        sqn(&store.get(&numbered_imsi(2)).await.unwrap().unwrap()),
+        999
+    );
+    assert_eq!(store.count().await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_journal_tail_is_ignored_and_earlier_entries_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.create(numbered(7)).await.unwrap();
+        for _ in 0..3 {
+            store
+                .update(&numbered_imsi(7), |s| s.aka.as_mut().unwrap().sqn += 32)
+                .await
+                .unwrap();
+        }
+        store.abandon();
+    }
+    // A crash in the middle of the next write: half an entry at the end of the file.
+    let file = journal_files(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert!(!bytes.is_empty());
+    let entry = bytes.len() / 3;
+    bytes.extend_from_within(..entry / 2);
+    std::fs::write(&file, &bytes).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        sqn(&store.get(&numbered_imsi(7)).await.unwrap().unwrap()),
+        96
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_close_leaves_everything_in_sled_and_an_empty_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
+        store
+            .put_many((0..20).map(numbered).collect())
+            .await
+            .unwrap();
+        bump_sqns(&store, 20, 3).await;
+        everything(&store).await
+    };
+    let files = journal_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), 0);
+    // Without the journal (journal_bytes 0) the store reads the same records from sled.
+    let store = SledStore::open_with(
+        dir.path(),
+        SledOptions {
+            journal_bytes: 0,
+            ..SledOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(everything(&store).await, before);
+}
+
+#[tokio::test]
+async fn opens_and_upgrades_a_layout_1_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = numbered(3);
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(
+                "format",
+                &b"sichss-sled-1 subscribers:IMSI=>json(Subscriber) impi,impu:identity=>IMSI"[..],
+            )
+            .unwrap();
+        db.open_tree("subscribers")
+            .unwrap()
+            .insert(old.imsi.as_bytes(), serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        let impi = db.open_tree("impi").unwrap();
+        for s in old.services.values() {
+            impi.insert(s.impi.as_bytes(), old.imsi.as_bytes()).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.get(&old.imsi).await.unwrap(), Some(old.clone()));
+    let first_impi = old.services.values().next().unwrap().impi.clone();
+    assert_eq!(
+        store.find_by_impi(&first_impi).await.unwrap(),
+        Some(old.clone())
+    );
+    store
+        .update(&old.imsi, |s| s.aka.as_mut().unwrap().sqn = 64)
+        .await
+        .unwrap();
+    store.abandon();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(sqn(&store.get(&old.imsi).await.unwrap().unwrap()), 64);
+}
