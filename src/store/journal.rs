@@ -125,40 +125,20 @@ impl JournalFile {
     }
 }
 
-/// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), table-driven.
-struct Crc32(u32);
-
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
+/// CRC-32 (IEEE 802.3), hardware-accelerated where the CPU allows.
+struct Crc32(crc32fast::Hasher);
 
 impl Crc32 {
     fn new() -> Self {
-        Crc32(0xFFFF_FFFF)
+        Crc32(crc32fast::Hasher::new())
     }
 
     fn update(&mut self, bytes: &[u8]) {
-        let mut c = self.0;
-        for &b in bytes {
-            c = CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-        }
-        self.0 = c;
+        self.0.update(bytes);
     }
 
-    fn finish(&self) -> u32 {
-        self.0 ^ 0xFFFF_FFFF
+    fn finish(self) -> u32 {
+        self.0.finalize()
     }
 }
 

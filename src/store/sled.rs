@@ -627,7 +627,7 @@ impl SubscriberStore for SledStore {
         if old_ids == new_ids {
             if let Some(checkpointer) = &self.checkpointer {
                 // The Cx path: journal the record; sled gets it at the next checkpoint.
-                let payload = encode(&new)?;
+                let payload: Arc<[u8]> = encode(&new)?.into();
                 let new = Arc::new(new);
                 let shard = Self::shard(imsi);
                 let published = Arc::clone(&new);
@@ -640,6 +640,7 @@ impl SubscriberStore for SledStore {
                             Dirty {
                                 rev,
                                 sub: published,
+                                json: Arc::clone(&payload),
                             },
                         );
                     })
@@ -1077,7 +1078,7 @@ impl Change<'_> {
 
 /// Longest a flush waits, after the previous one, for more changes to cover (µs); the
 /// environment variable `SICHSS_GROUP_COMMIT_US` overrides it (0 disables the wait).
-const GATHER_US: u64 = 1000;
+const GATHER_US: u64 = 200;
 /// A flush stops waiting for more changes once this many are pending.
 const GATHER_CHANGES: u64 = 128;
 /// A flush waits for more changes only if the previous one ended less than this ago (µs),
@@ -1348,7 +1349,8 @@ impl GroupCommit {
 struct Overlay {
     live: Box<[StdMutex<HashMap<String, Dirty>>]>,
     live_len: AtomicUsize,
-    checkpointing: StdMutex<HashMap<String, Dirty>>,
+    /// Per lock shard, like `live` (a checkpoint swaps whole maps).
+    checkpointing: Box<[StdMutex<HashMap<String, Dirty>>]>,
     checkpointing_len: AtomicUsize,
     /// Writes to sled outside the journal hold it shared; a checkpoint writing
     /// `checkpointing` into sled holds it exclusively (so it never overwrites a newer
@@ -1358,11 +1360,13 @@ struct Overlay {
     running: AtomicBool,
 }
 
-/// A journaled record and its revision.
+/// A journaled record, its revision and its JSON (as journaled, so that a checkpoint
+/// need not encode it again).
 #[derive(Clone)]
 struct Dirty {
     rev: u64,
     sub: Arc<Subscriber>,
+    json: Arc<[u8]>,
 }
 
 fn unpoison<T>(r: std::sync::LockResult<T>) -> T {
@@ -1374,7 +1378,7 @@ impl Overlay {
         Overlay {
             live: (0..LOCK_SHARDS).map(|_| StdMutex::default()).collect(),
             live_len: AtomicUsize::new(0),
-            checkpointing: StdMutex::default(),
+            checkpointing: (0..LOCK_SHARDS).map(|_| StdMutex::default()).collect(),
             checkpointing_len: AtomicUsize::new(0),
             direct: RwLock::new(()),
             running: AtomicBool::new(false),
@@ -1388,7 +1392,7 @@ impl Overlay {
         if self.checkpointing_len.load(Ordering::SeqCst) == 0 {
             return None;
         }
-        unpoison(self.checkpointing.lock())
+        unpoison(self.checkpointing[shard].lock())
             .get(imsi)
             .map(|d| Arc::clone(&d.sub))
     }
@@ -1408,11 +1412,12 @@ impl Overlay {
         if unpoison(self.live[shard].lock()).remove(imsi).is_some() {
             self.live_len.fetch_sub(1, Ordering::SeqCst);
         }
-        if self.checkpointing_len.load(Ordering::SeqCst) > 0 {
-            let mut c = unpoison(self.checkpointing.lock());
-            if c.remove(imsi).is_some() {
-                self.checkpointing_len.store(c.len(), Ordering::SeqCst);
-            }
+        if self.checkpointing_len.load(Ordering::SeqCst) > 0
+            && unpoison(self.checkpointing[shard].lock())
+                .remove(imsi)
+                .is_some()
+        {
+            self.checkpointing_len.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -1475,16 +1480,24 @@ impl Checkpointer {
             // Under the log lock no change is being journaled: every entry so far is in
             // the old file (or pending, and then in `live` too), every later one will be
             // in the new file.
+            // The previous checkpoint emptied `checkpointing`; each shard's map is swapped
+            // whole, holding the `checkpointing` side first so that a reader never finds
+            // a record in neither.
             let mut log = self.commit.log();
-            let mut c = unpoison(self.overlay.checkpointing.lock());
-            for shard in self.overlay.live.iter() {
-                let mut live = unpoison(shard.lock());
-                for (imsi, d) in live.drain() {
-                    c.insert(imsi, d);
-                }
+            // Readers look aside while this is non-zero; a high value during the swap
+            // (corrected below, and an overcount is harmless).
+            self.overlay
+                .checkpointing_len
+                .store(usize::MAX >> 1, Ordering::SeqCst);
+            let mut moved = 0;
+            for (live, aside) in self.overlay.live.iter().zip(self.overlay.checkpointing.iter()) {
+                let mut aside = unpoison(aside.lock());
+                let mut live = unpoison(live.lock());
+                std::mem::swap(&mut *aside, &mut *live);
+                moved += aside.len();
             }
+            self.overlay.checkpointing_len.store(moved, Ordering::SeqCst);
             self.overlay.live_len.store(0, Ordering::SeqCst);
-            self.overlay.checkpointing_len.store(c.len(), Ordering::SeqCst);
             let j = log.journal.as_mut().expect("checked above");
             j.number = number;
             j.file = Arc::new(StdMutex::new(file));
@@ -1494,10 +1507,9 @@ impl Checkpointer {
             let _direct = unpoison(self.overlay.direct.write());
             let mut batch = Batch::default();
             let mut n = 0usize;
-            {
-                let c = unpoison(self.overlay.checkpointing.lock());
-                for (imsi, d) in c.iter() {
-                    batch.insert(imsi.as_bytes(), encode_value(&d.sub, d.rev)?);
+            for shard in self.overlay.checkpointing.iter() {
+                for (imsi, d) in unpoison(shard.lock()).iter() {
+                    batch.insert(imsi.as_bytes(), value_with_rev(&d.json, d.rev));
                     n += 1;
                 }
             }
@@ -1510,8 +1522,9 @@ impl Checkpointer {
             self.db
                 .flush()
                 .map_err(|e| backend("checkpoint: flushing", e))?;
-            let mut c = unpoison(self.overlay.checkpointing.lock());
-            c.clear();
+            for shard in self.overlay.checkpointing.iter() {
+                unpoison(shard.lock()).clear();
+            }
             self.overlay.checkpointing_len.store(0, Ordering::SeqCst);
             tracing::debug!(records = n, journal = number, "sled store: checkpoint");
         }
