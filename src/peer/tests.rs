@@ -438,7 +438,9 @@ fn peer_layer_stays_sans_io() {
 
 #[test]
 fn quick_answer_is_the_error_answer_built_from_header_and_session_id() {
-    let quick = base::QuickAnswer::new(&local(), ResultCode::DIAMETER_TOO_BUSY, "too busy");
+    // One identity for both answers: its Origin-State-Id is the clock's second.
+    let local = local();
+    let quick = base::QuickAnswer::new(&local, ResultCode::DIAMETER_TOO_BUSY, "too busy");
     let lir = |sid: Option<&str>, proxiable: bool| {
         let mut m = Message::request(
             CommandCode::LOCATION_INFO,
@@ -467,7 +469,7 @@ fn quick_answer_is_the_error_answer_built_from_header_and_session_id() {
         let slow = base::error_answer(
             &h,
             sniff_session_id(&frame).as_ref(),
-            &local(),
+            &local,
             ResultCode::DIAMETER_TOO_BUSY,
             None,
             "too busy",
