@@ -35,6 +35,18 @@ async fn the_backend_holds_ciphertext_and_readers_see_plaintext() {
     );
     let by_impi = s.find_by_impi(&demo::impi_a("001")).await.unwrap().unwrap();
     assert_eq!(by_impi.aka.unwrap().k.0, demo::K);
+    // The shared reads of the Cx path too.
+    let shared = s.get_shared(demo::IMSI_A).await.unwrap().unwrap();
+    assert_eq!(*shared, demo::subscriber_a());
+    let shared = s
+        .find_by_impi_shared(&demo::impi_a("001"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*shared, demo::subscriber_a());
+    let impu = demo::subscriber_a().services["001"].impus[0].clone();
+    let shared = s.find_by_impu_shared(&impu).await.unwrap().unwrap();
+    assert_eq!(*shared, demo::subscriber_a());
     let listed = s.list(None, 10).await.unwrap();
     assert_eq!(listed[0].aka.as_ref().unwrap().k.0, demo::K);
     // The backup view keeps ciphertext.

@@ -88,6 +88,44 @@ macro_rules! store_battery {
             }
 
             #[tokio::test]
+            async fn shared_reads_see_what_owned_reads_see_after_every_write() {
+                let store = $ctor;
+                let imsi = numbered_imsi(5);
+                let check = |want: Option<Subscriber>| {
+                    let store = &store;
+                    let imsi = imsi.clone();
+                    async move {
+                        let first = want.as_ref().map(|s| s.services.values().next().unwrap().clone());
+                        assert_eq!(store.get_shared(&imsi).await.unwrap().as_deref(), want.as_ref());
+                        assert_eq!(store.get(&imsi).await.unwrap(), want);
+                        if let Some(svc) = first {
+                            assert_eq!(
+                                store.find_by_impi_shared(&svc.impi).await.unwrap().as_deref(),
+                                want.as_ref()
+                            );
+                            assert_eq!(
+                                store.find_by_impu_shared(&svc.impus[0]).await.unwrap().as_deref(),
+                                want.as_ref()
+                            );
+                        }
+                    }
+                };
+                check(None).await;
+                let mut sub = numbered(5);
+                store.create(sub.clone()).await.unwrap();
+                check(Some(sub.clone())).await;
+                store.update(&imsi, |s| s.aka.as_mut().unwrap().sqn = 4096).await.unwrap();
+                sub.aka.as_mut().unwrap().sqn = 4096;
+                check(Some(sub.clone())).await;
+                sub.barred = true;
+                store.put(sub.clone()).await.unwrap();
+                check(Some(sub.clone())).await;
+                store.delete(&imsi).await.unwrap().unwrap();
+                check(None).await;
+                assert_eq!(store.find_by_impu_shared(&impus("+8618600000005")[0]).await.unwrap(), None);
+            }
+
+            #[tokio::test]
             async fn refuses_impu_owned_by_another_subscriber_and_changes_nothing() {
                 let store = $ctor;
                 let a = demo_subscriber(DEMO_IMSI);

@@ -104,7 +104,11 @@ async fn checkpoints_under_load_keep_reads_and_recovery_exact() {
             bump_sqns(&store, 30, 4).await;
             for n in 0..30 {
                 let s = store.get(&numbered_imsi(n)).await.unwrap().unwrap();
-                assert_eq!(sqn(&s), round * 4 * 32, "subscriber {n} after round {round}");
+                assert_eq!(
+                    sqn(&s),
+                    round * 4 * 32,
+                    "subscriber {n} after round {round}"
+                );
             }
         }
         let all = everything(&store).await;
@@ -118,7 +122,10 @@ async fn checkpoints_under_load_keep_reads_and_recovery_exact() {
         .and_then(|f| f.extension()?.to_str()?.parse().ok())
         .unwrap();
     assert!(newest >= 5, "only {newest} journal files were started");
-    assert!(files.len() <= 2, "checkpoints retire journal files: {files:?}");
+    assert!(
+        files.len() <= 2,
+        "checkpoints retire journal files: {files:?}"
+    );
     let store = SledStore::open_with(dir.path(), options(3)).unwrap();
     assert_eq!(everything(&store).await, before);
 }

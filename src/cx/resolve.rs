@@ -7,6 +7,8 @@
 //! if its SIC is one of them (else 5001, logged as an unsubscribed SIC). A plain IMPI or a
 //! user@domain IMPI is found through the store's IMPI index, as in standard IMS.
 
+use std::sync::Arc;
+
 use crate::identity::{Impi, ImpiKind, Impu};
 use crate::store::{Service, Subscriber, SubscriberStore};
 
@@ -16,7 +18,7 @@ use super::CxError;
 #[derive(Debug, Clone)]
 pub struct Resolved {
     /// The subscriber.
-    pub subscriber: Subscriber,
+    pub subscriber: Arc<Subscriber>,
     /// The service's key (SIC, or `PLAIN_SIC`).
     pub sic: String,
     /// The normalised IMPI.
@@ -59,7 +61,7 @@ pub async fn by_impi<S: SubscriberStore>(store: &S, raw: &str) -> Result<Resolve
     let key = impi.as_str().to_string();
     if let ImpiKind::Sic { imsi, sic } = impi.kind() {
         // Strip the SIC: the IMSI names the subscriber.
-        if let Some(sub) = store.get(imsi.as_str()).await? {
+        if let Some(sub) = store.get_shared(imsi.as_str()).await? {
             if let Some(svc) = sub.services.get(sic.as_str()) {
                 if svc.impi.eq_ignore_ascii_case(&key) {
                     return Ok(Resolved {
@@ -80,12 +82,12 @@ pub async fn by_impi<S: SubscriberStore>(store: &S, raw: &str) -> Result<Resolve
             return Err(CxError::UnsubscribedSic {
                 impi: key,
                 sic: sic.as_str().to_string(),
-                imsi: sub.imsi,
+                imsi: sub.imsi.clone(),
             });
         }
     }
     let sub = store
-        .find_by_impi(&key)
+        .find_by_impi_shared(&key)
         .await?
         .ok_or_else(|| CxError::UserUnknown {
             identity: key.clone(),
@@ -112,10 +114,10 @@ pub async fn by_impi<S: SubscriberStore>(store: &S, raw: &str) -> Result<Resolve
 pub async fn by_impu<S: SubscriberStore>(
     store: &S,
     raw: &str,
-) -> Result<(Subscriber, String), CxError> {
+) -> Result<(Arc<Subscriber>, String), CxError> {
     let impu = normalize_impu(raw)?;
     let sub = store
-        .find_by_impu(&impu)
+        .find_by_impu_shared(&impu)
         .await?
         .ok_or_else(|| CxError::UserUnknown {
             identity: impu.clone(),

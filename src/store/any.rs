@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::postgres::{PgLocation, PgStore};
 use super::sled::SledStore;
@@ -125,6 +126,18 @@ impl SubscriberStore for AnyStore {
 
     async fn find_by_impu(&self, impu: &str) -> Result<Option<Subscriber>, StoreError> {
         dispatch!(self, s => s.find_by_impu(impu).await)
+    }
+
+    async fn get_shared(&self, imsi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        dispatch!(self, s => s.get_shared(imsi).await)
+    }
+
+    async fn find_by_impi_shared(&self, impi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        dispatch!(self, s => s.find_by_impi_shared(impi).await)
+    }
+
+    async fn find_by_impu_shared(&self, impu: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        dispatch!(self, s => s.find_by_impu_shared(impu).await)
     }
 
     async fn create(&self, sub: Subscriber) -> Result<(), StoreError> {

@@ -219,7 +219,10 @@ mod tests {
         let mut buf = Vec::new();
         push_entry(&mut buf, 5, b"rec");
         f.append_durably(&buf).unwrap();
-        assert_eq!(entries(&read(&path(&dir, 21)).unwrap()).0, vec![(5, &b"rec"[..])]);
+        assert_eq!(
+            entries(&read(&path(&dir, 21)).unwrap()).0,
+            vec![(5, &b"rec"[..])]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -19,6 +19,7 @@ pub mod sled;
 mod validate;
 
 use std::future::Future;
+use std::sync::Arc;
 
 pub use model::*;
 
@@ -121,6 +122,32 @@ pub trait SubscriberStore: Send + Sync + 'static {
         &self,
         imsi: &str,
     ) -> impl Future<Output = Result<Option<Subscriber>, StoreError>> + Send;
+
+    /// Like [`get`](SubscriberStore::get), sharing the record instead of copying it where
+    /// the backend keeps records in memory (the Cx path reads through these). The default
+    /// wraps `get`.
+    fn get_shared(
+        &self,
+        imsi: &str,
+    ) -> impl Future<Output = Result<Option<Arc<Subscriber>>, StoreError>> + Send {
+        async move { Ok(self.get(imsi).await?.map(Arc::new)) }
+    }
+
+    /// Like [`find_by_impi`](SubscriberStore::find_by_impi), sharing the record.
+    fn find_by_impi_shared(
+        &self,
+        impi: &str,
+    ) -> impl Future<Output = Result<Option<Arc<Subscriber>>, StoreError>> + Send {
+        async move { Ok(self.find_by_impi(impi).await?.map(Arc::new)) }
+    }
+
+    /// Like [`find_by_impu`](SubscriberStore::find_by_impu), sharing the record.
+    fn find_by_impu_shared(
+        &self,
+        impu: &str,
+    ) -> impl Future<Output = Result<Option<Arc<Subscriber>>, StoreError>> + Send {
+        async move { Ok(self.find_by_impu(impu).await?.map(Arc::new)) }
+    }
 
     /// Subscribers in IMSI order, after `after` (exclusive), at most `limit`.
     fn list(

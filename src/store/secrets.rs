@@ -454,6 +454,21 @@ impl<S: SubscriberStore> EncryptingStore<S> {
         Ok(())
     }
 
+    /// Like [`Self::opened`], copying the record only when it has secrets to decrypt.
+    fn opened_shared(
+        &self,
+        sub: Option<Arc<Subscriber>>,
+    ) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        match sub {
+            Some(s) if has_encrypted(&s) => {
+                let mut s = Subscriber::clone(&s);
+                self.open(&mut s)?;
+                Ok(Some(Arc::new(s)))
+            }
+            other => Ok(other),
+        }
+    }
+
     fn opened(&self, sub: Option<Subscriber>) -> Result<Option<Subscriber>, StoreError> {
         match sub {
             Some(mut s) => {
@@ -476,6 +491,18 @@ impl<S: SubscriberStore> SubscriberStore for EncryptingStore<S> {
 
     async fn find_by_impu(&self, impu: &str) -> Result<Option<Subscriber>, StoreError> {
         self.opened(self.inner.find_by_impu(impu).await?)
+    }
+
+    async fn get_shared(&self, imsi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        self.opened_shared(self.inner.get_shared(imsi).await?)
+    }
+
+    async fn find_by_impi_shared(&self, impi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        self.opened_shared(self.inner.find_by_impi_shared(impi).await?)
+    }
+
+    async fn find_by_impu_shared(&self, impu: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        self.opened_shared(self.inner.find_by_impu_shared(impu).await?)
     }
 
     async fn create(&self, sub: Subscriber) -> Result<(), StoreError> {

@@ -110,8 +110,7 @@ pub const LOCK_SHARDS: usize = 256;
 pub const FORMAT: &str =
     "sichss-sled-2 subscribers:IMSI=>[0x01 rev:u64be]json(Subscriber) impi,impu:identity=>IMSI journal";
 /// The previous layout: records without a revision, no journal.
-const FORMAT_1: &str =
-    "sichss-sled-1 subscribers:IMSI=>json(Subscriber) impi,impu:identity=>IMSI";
+const FORMAT_1: &str = "sichss-sled-1 subscribers:IMSI=>json(Subscriber) impi,impu:identity=>IMSI";
 /// First octet of a record that carries its revision (a JSON record starts with `{`).
 const REV_TAG: u8 = 0x01;
 /// A revision is `epoch << REV_EPOCH_SHIFT | sequence number`: the epoch (`meta` key
@@ -504,7 +503,7 @@ impl SledStore {
         index_name: &str,
         identity: &str,
         listed: impl Fn(&Subscriber) -> bool,
-    ) -> Result<Option<Subscriber>, StoreError> {
+    ) -> Result<Option<Arc<Subscriber>>, StoreError> {
         let lookup = || -> Result<Option<IVec>, StoreError> {
             index
                 .get(identity)
@@ -521,7 +520,7 @@ impl SledStore {
             })?;
             let found = self.read(imsi)?;
             if let Some(sub) = found.as_ref().filter(|s| listed(s)) {
-                return Ok(Some(Subscriber::clone(sub)));
+                return Ok(Some(Arc::clone(sub)));
             }
             let again = lookup()?;
             if again == owner {
@@ -546,14 +545,32 @@ impl SubscriberStore for SledStore {
         Ok(self.read(imsi)?.map(|s| Subscriber::clone(&s)))
     }
 
-    async fn find_by_impi(&self, impi: &str) -> Result<Option<Subscriber>, StoreError> {
+    async fn get_shared(&self, imsi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        self.read(imsi)
+    }
+
+    async fn find_by_impi_shared(&self, impi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
         self.find_by(&self.impi, TREE_IMPI, impi, |s| {
             s.service_by_impi(impi).is_some()
         })
     }
 
-    async fn find_by_impu(&self, impu: &str) -> Result<Option<Subscriber>, StoreError> {
+    async fn find_by_impu_shared(&self, impu: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
         self.find_by(&self.impu, TREE_IMPU, impu, |s| s.has_impu(impu))
+    }
+
+    async fn find_by_impi(&self, impi: &str) -> Result<Option<Subscriber>, StoreError> {
+        Ok(self
+            .find_by_impi_shared(impi)
+            .await?
+            .map(|s| Subscriber::clone(&s)))
+    }
+
+    async fn find_by_impu(&self, impu: &str) -> Result<Option<Subscriber>, StoreError> {
+        Ok(self
+            .find_by_impu_shared(impu)
+            .await?
+            .map(|s| Subscriber::clone(&s)))
     }
 
     async fn create(&self, sub: Subscriber) -> Result<(), StoreError> {
@@ -1490,13 +1507,20 @@ impl Checkpointer {
                 .checkpointing_len
                 .store(usize::MAX >> 1, Ordering::SeqCst);
             let mut moved = 0;
-            for (live, aside) in self.overlay.live.iter().zip(self.overlay.checkpointing.iter()) {
+            for (live, aside) in self
+                .overlay
+                .live
+                .iter()
+                .zip(self.overlay.checkpointing.iter())
+            {
                 let mut aside = unpoison(aside.lock());
                 let mut live = unpoison(live.lock());
                 std::mem::swap(&mut *aside, &mut *live);
                 moved += aside.len();
             }
-            self.overlay.checkpointing_len.store(moved, Ordering::SeqCst);
+            self.overlay
+                .checkpointing_len
+                .store(moved, Ordering::SeqCst);
             self.overlay.live_len.store(0, Ordering::SeqCst);
             let j = log.journal.as_mut().expect("checked above");
             j.number = number;
@@ -1570,16 +1594,18 @@ fn replay(
     let mut newest: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
     for n in files.into_iter().filter(|n| *n >= first) {
         let path = journal::path(dir, n);
-        let bytes = journal::read(&path).map_err(|e| io_error("reading a journal file", &path, e))?;
+        let bytes =
+            journal::read(&path).map_err(|e| io_error("reading a journal file", &path, e))?;
         let (entries, torn) = journal::entries(&bytes);
         if torn > 0 {
             tracing::warn!(file = %path.display(), octets = torn, "journal: ignoring a torn tail (a write the crash interrupted; it was never acknowledged)");
         }
         for (rev, payload) in entries {
-            let sub: Subscriber = serde_json::from_slice(payload).map_err(|e| StoreError::Corrupt {
-                key: format!("{}#{rev}", path.display()),
-                reason: format!("a journal entry is not a subscriber record: {e}"),
-            })?;
+            let sub: Subscriber =
+                serde_json::from_slice(payload).map_err(|e| StoreError::Corrupt {
+                    key: format!("{}#{rev}", path.display()),
+                    reason: format!("a journal entry is not a subscriber record: {e}"),
+                })?;
             match newest.get_mut(&sub.imsi) {
                 Some(e) if e.0 >= rev => {}
                 Some(e) => *e = (rev, payload.to_vec()),
@@ -1611,7 +1637,9 @@ fn replay(
         } else {
             // Not written by the journaled path (which keeps identities), but handled:
             // move the index entries with the record.
-            let old = decode(&imsi, &current).map(|c| Identities::of(&c)).unwrap_or_default();
+            let old = decode(&imsi, &current)
+                .map(|c| Identities::of(&c))
+                .unwrap_or_default();
             let change = Change {
                 imsi: &imsi,
                 must_be_new: false,
@@ -1635,7 +1663,10 @@ fn replay(
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::Backend(format!("sled store: {what} in {} failed: {e}", path.display()))
+    StoreError::Backend(format!(
+        "sled store: {what} in {} failed: {e}",
+        path.display()
+    ))
 }
 
 fn backend(what: &str, e: ::sled::Error) -> StoreError {
