@@ -1102,6 +1102,10 @@ const GATHER_CHANGES: u64 = 128;
 /// i.e. under a steady stream of writes; an isolated write is flushed at once.
 const GATHER_BUSY_US: u64 = 2000;
 
+/// Records a checkpoint writes into sled before it pauses for [`CHECKPOINT_PAUSE`].
+const CHECKPOINT_SLICE: usize = 512;
+const CHECKPOINT_PAUSE: Duration = Duration::from_micros(500);
+
 /// Group-commit state shared by the writers and the flush task.
 struct GroupCommit {
     /// Mirror of `log.applied`, for the gatherer to poll without the lock.
@@ -1529,12 +1533,24 @@ impl Checkpointer {
         }
         {
             let _direct = unpoison(self.overlay.direct.write());
+            // In slices, with a pause between them, so that a big checkpoint does not take
+            // the CPU from the requests for long (each record is independent; a crash in
+            // between replays the journal, whose older entries sled then skips).
             let mut batch = Batch::default();
             let mut n = 0usize;
+            let mut in_batch = 0usize;
             for shard in self.overlay.checkpointing.iter() {
                 for (imsi, d) in unpoison(shard.lock()).iter() {
                     batch.insert(imsi.as_bytes(), value_with_rev(&d.json, d.rev));
                     n += 1;
+                    in_batch += 1;
+                }
+                if in_batch >= CHECKPOINT_SLICE {
+                    self.subscribers
+                        .apply_batch(std::mem::take(&mut batch))
+                        .map_err(|e| backend("checkpoint: writing records", e))?;
+                    in_batch = 0;
+                    std::thread::sleep(CHECKPOINT_PAUSE);
                 }
             }
             self.subscribers
