@@ -14,7 +14,7 @@
 //!
 //! Every single-subscriber write changes the three data trees in one sled transaction,
 //! so a crash never leaves a record without its index entries or an index entry without
-//! its record; bulk writes (`put_many`) use one atomic batch per tree instead (see
+//! its record; bulk writes (`put_many`) write index entries, then records, in phases instead (see
 //! `put_batch` for what a crash can leave). An
 //! identity (IMPI or IMPU) belongs to one subscriber; the services of one subscriber may
 //! share IMPUs. Keys sort bytewise, so [`SubscriberStore::list`] pages in IMSI string order.
@@ -702,9 +702,9 @@ impl SledStore {
                 }
             }
         }
-        fn split<'a>(
-            overlay: &HashMap<&'a str, Option<&'a str>>,
-        ) -> (Vec<(&'a [u8], &'a [u8])>, Vec<&'a [u8]>) {
+        /// (identity, owner) pairs to insert, and identities to remove.
+        type Split<'a> = (Vec<(&'a [u8], &'a [u8])>, Vec<&'a [u8]>);
+        fn split<'a>(overlay: &HashMap<&'a str, Option<&'a str>>) -> Split<'a> {
             let (mut claim, mut release) = (Vec::new(), Vec::new());
             for (id, owner) in overlay {
                 match owner {
