@@ -652,6 +652,31 @@ macro_rules! store_battery {
             }
 
             #[tokio::test]
+            async fn import_stops_at_the_first_bad_line_of_a_large_batch() {
+                let store = $ctor;
+                // Lines are parsed in parallel: the first bad line is still the one named,
+                // with every line before it imported and none after it.
+                let mut input = String::new();
+                for n in 0..500u32 {
+                    match n {
+                        300 => input.push_str("{\"imsi\": 7}\n"),
+                        450 => input.push_str("not json\n"),
+                        _ => {
+                            input.push_str(&serde_json::to_string(&numbered(n)).unwrap());
+                            input.push('\n');
+                        }
+                    }
+                }
+                let e = import_jsonl(&store, input.as_bytes()).await.unwrap_err();
+                assert_eq!(e.line, 301, "{e}");
+                assert!(matches!(e.kind, ImportErrorKind::Parse { .. }), "{e}");
+                assert_eq!(e.imported_before.imported, 300);
+                assert_eq!(store.count().await.unwrap(), 300);
+                assert!(store.contains(&numbered_imsi(299)).await.unwrap());
+                assert!(!store.contains(&numbered_imsi(301)).await.unwrap());
+            }
+
+            #[tokio::test]
             async fn put_many_writes_all_or_names_the_refusal() {
                 let store = $ctor;
                 let subs: Vec<Subscriber> = (0..2500).map(numbered).collect();
@@ -669,6 +694,70 @@ macro_rules! store_battery {
                 assert!(matches!(r, Err(StoreError::IdentityConflict { .. })), "{r:?}");
                 assert!(!store.contains(&b.imsi).await.unwrap());
                 assert_eq!(store.find_by_impi(&impi(&b.imsi, "001")).await.unwrap(), None);
+            }
+
+            #[tokio::test]
+            async fn put_many_refuses_a_conflict_anywhere_in_a_large_batch() {
+                let store = $ctor;
+                store.put_many((0..300).map(numbered).collect()).await.unwrap();
+                // Within the batch: the 400th claims an IMPU the 10th of the same batch claims.
+                let mut batch: Vec<Subscriber> = (1000..1500).map(numbered).collect();
+                let taken = batch[10].services["002"].impus[1].clone();
+                batch[400].services.get_mut("002").unwrap().impus.push(taken.clone());
+                let late = batch[400].imsi.clone();
+                let r = store.put_many(batch).await;
+                match r {
+                    Err(StoreError::IdentityConflict { identity, owner }) => {
+                        assert_eq!(identity, taken);
+                        assert_eq!(owner, numbered_imsi(1010));
+                    }
+                    other => panic!("expected an identity conflict, got {other:?}"),
+                }
+                assert!(!store.contains(&late).await.unwrap());
+                assert_eq!(store.find_by_impi(&impi(&late, "001")).await.unwrap(), None);
+                // Against the store: an IMPI of subscriber 7, claimed by a new subscriber.
+                let mut batch: Vec<Subscriber> = (2000..2500).map(numbered).collect();
+                batch[300].services.get_mut("001").unwrap().impi = impi(&numbered_imsi(7), "002");
+                let late = batch[300].imsi.clone();
+                let r = store.put_many(batch).await;
+                assert!(matches!(r, Err(StoreError::IdentityConflict { ref owner, .. }) if *owner == numbered_imsi(7)), "{r:?}");
+                assert!(!store.contains(&late).await.unwrap());
+                assert_eq!(
+                    store.find_by_impi(&impi(&numbered_imsi(7), "002")).await.unwrap().unwrap().imsi,
+                    numbered_imsi(7)
+                );
+            }
+
+            #[tokio::test]
+            async fn put_many_moves_identities_between_subscribers_of_one_batch() {
+                let store = $ctor;
+                store.put_many((0..300).map(numbered).collect()).await.unwrap();
+                // Every replaced subscriber drops service 002; the last one takes over the
+                // IMPI that subscriber 5 gives up, within the same batch.
+                let mut batch: Vec<Subscriber> = (0..300)
+                    .map(|n| {
+                        let mut s = numbered(n);
+                        s.services.remove("002");
+                        s
+                    })
+                    .collect();
+                let moved = impi(&numbered_imsi(5), "002");
+                let last = batch.last_mut().unwrap();
+                last.services.get_mut("001").unwrap().impi = moved.clone();
+                store.put_many(batch).await.unwrap();
+                assert_eq!(store.count().await.unwrap(), 300);
+                assert_eq!(
+                    store.find_by_impi(&moved).await.unwrap().unwrap().imsi,
+                    numbered_imsi(299)
+                );
+                assert_eq!(store.find_by_impi(&impi(&numbered_imsi(299), "001")).await.unwrap(), None);
+                for n in [0, 150, 298] {
+                    assert_eq!(store.find_by_impi(&impi(&numbered_imsi(n), "002")).await.unwrap(), None);
+                    assert_eq!(
+                        store.find_by_impi(&impi(&numbered_imsi(n), "001")).await.unwrap().unwrap().imsi,
+                        numbered_imsi(n)
+                    );
+                }
             }
         }
     };

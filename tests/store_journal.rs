@@ -135,23 +135,30 @@ async fn a_later_put_or_delete_is_not_undone_by_an_older_journal_entry() {
     let dir = tempfile::tempdir().unwrap();
     let replaced = {
         let store = SledStore::open(dir.path()).unwrap();
-        for n in 0..3 {
+        for n in 0..4 {
             store.create(numbered(n)).await.unwrap();
         }
-        for n in 0..3 {
+        for n in 0..4 {
             store
                 .update(&numbered_imsi(n), |s| s.aka.as_mut().unwrap().sqn = 999)
                 .await
                 .unwrap();
         }
-        // Subscriber 0 is replaced, 1 is deleted, 2 keeps its journaled update.
+        // Subscriber 0 is replaced, 1 is deleted, 2 keeps its journaled update, 3 is
+        // replaced by an import.
         let mut replaced = numbered(0);
         replaced.barred = true;
         store.put(replaced.clone()).await.unwrap();
         store.delete(&numbered_imsi(1)).await.unwrap().unwrap();
+        // Subscriber 3 is replaced by a bulk import.
+        let mut imported = numbered(3);
+        imported.barred = true;
+        store.put_many(vec![imported]).await.unwrap();
         store.abandon();
         replaced
     };
+    let mut imported = numbered(3);
+    imported.barred = true;
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.get(&numbered_imsi(0)).await.unwrap(), Some(replaced));
     assert_eq!(store.get(&numbered_imsi(1)).await.unwrap(), None);
@@ -159,7 +166,8 @@ async fn a_later_put_or_delete_is_not_undone_by_an_older_journal_entry() {
         sqn(&store.get(&numbered_imsi(2)).await.unwrap().unwrap()),
         999
     );
-    assert_eq!(store.count().await.unwrap(), 2);
+    assert_eq!(store.get(&numbered_imsi(3)).await.unwrap(), Some(imported));
+    assert_eq!(store.count().await.unwrap(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

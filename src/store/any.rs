@@ -77,7 +77,7 @@ impl StoreLocation {
 #[derive(Debug)]
 pub enum AnyStore {
     /// Embedded sled.
-    Sled(SledStore),
+    Sled(Box<SledStore>),
     /// PostgreSQL.
     Postgres(Box<PgStore>),
 }
@@ -90,7 +90,7 @@ impl AnyStore {
     /// The backend's: the directory is locked or unreadable, the database unreachable.
     pub async fn open(location: &StoreLocation, pool_size: usize) -> Result<AnyStore, StoreError> {
         match location {
-            StoreLocation::Sled(dir) => SledStore::open(dir).map(AnyStore::Sled),
+            StoreLocation::Sled(dir) => SledStore::open(dir).map(|s| AnyStore::Sled(Box::new(s))),
             StoreLocation::Postgres(l) => PgStore::open(l, pool_size)
                 .await
                 .map(|s| AnyStore::Postgres(Box::new(s))),

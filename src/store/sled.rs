@@ -20,7 +20,7 @@
 //!
 //! Every single-subscriber write changes the three data trees in one sled transaction,
 //! so a crash never leaves a record without its index entries or an index entry without
-//! its record; bulk writes (`put_many`) use one atomic batch per tree instead (see
+//! its record; bulk writes (`put_many`) write index entries, then records, in phases instead (see
 //! `put_batch` for what a crash can leave). An
 //! identity (IMPI or IMPU) belongs to one subscriber; the services of one subscriber may
 //! share IMPUs. Keys sort bytewise, so [`SubscriberStore::list`] pages in IMSI string order.
@@ -151,15 +151,17 @@ pub struct SledOptions {
 }
 
 impl Default for SledOptions {
-    /// 256 MiB of page cache, 100,000 cached subscribers, a checkpoint every 64 MiB of
+    /// 96 MiB of page cache, 100,000 cached subscribers, a checkpoint every 64 MiB of
     /// journal or 20,000 changed subscribers; or the environment variables
     /// `SICHSS_SLED_CACHE_MB`, `SICHSS_SLED_CACHE_SUBSCRIBERS`, `SICHSS_JOURNAL_MB` (0: no
-    /// journal) and `SICHSS_JOURNAL_SUBSCRIBERS`.
+    /// journal) and `SICHSS_JOURNAL_SUBSCRIBERS`. sled's resident memory exceeds its page
+    /// cache (index and allocator overhead): with 96 MiB the server stays under 512 MiB
+    /// after importing 1,000,000 subscribers (BENCHMARKS.md).
     fn default() -> Self {
         let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
         SledOptions {
             cache_bytes: env("SICHSS_SLED_CACHE_MB")
-                .unwrap_or(256)
+                .unwrap_or(96)
                 .saturating_mul(1 << 20),
             cache_subscribers: env("SICHSS_SLED_CACHE_SUBSCRIBERS")
                 .map_or(100_000, |n| usize::try_from(n).unwrap_or(usize::MAX)),
@@ -793,16 +795,31 @@ impl SledStore {
     ///
     /// Not a sled transaction (which slows down with the batch and the trees): identity
     /// ownership is checked first, against the indexes and the batch's own earlier
-    /// changes, with other claims of identities held off (`claims`); then each tree is
-    /// written with one atomic `apply_batch`: new index entries, then the records, then
-    /// the removal of index entries the new records no longer list. A crash in between
-    /// leaves at worst index entries naming a subscriber that does not list them (lookups
-    /// of those identities report a corrupt entry) until the import is repeated; since
-    /// sled recovers a prefix of its writes, a record is never without its index entries.
+    /// changes, with other claims of identities held off (`claims`); then the changes are
+    /// written in three phases, each finished before the next starts: new index entries,
+    /// then the records, then the removal of index entries the new records no longer list.
+    /// A crash in between leaves at worst index entries naming a subscriber that does not
+    /// list them (lookups of those identities report a corrupt entry) until the import is
+    /// repeated; since sled recovers a prefix of its log, a record is never without its
+    /// index entries.
+    ///
+    /// The work that does not depend on order (validation and encoding, the reads of the
+    /// current owners, the insertions of one phase) is shared with a second thread
+    /// ([`in_halves`]): sled's own insertion is most of an import's cost, and plain
+    /// inserts (unlike `apply_batch`, which takes sled's global write lock) run in
+    /// parallel, on different trees or different parts of one tree.
     async fn put_batch(&self, batch: &[&Subscriber]) -> Result<u64, StoreError> {
-        for sub in batch {
-            sub.validate()?;
-        }
+        let prepared: Vec<Prepared> = in_halves(batch, |part| {
+            part.iter()
+                .map(|sub| {
+                    sub.validate()?;
+                    Ok(Prepared {
+                        bytes: encode(sub)?,
+                        ids: Identities::of(sub),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
         let shards: BTreeSet<usize> = batch.iter().map(|s| Self::shard(&s.imsi)).collect();
         let mut guards = Vec::with_capacity(shards.len());
         for shard in shards {
@@ -810,41 +827,73 @@ impl SledStore {
         }
         let claims = self.claims.write().unwrap_or_else(|p| p.into_inner());
         let direct = unpoison(self.overlay.direct.read());
+        // The revision is taken under the subscribers' locks: any journaled update of them
+        // so far has a lower one, so a replay never puts it back over this write.
         let rev = self.commit.revision();
-        let mut encoded = Vec::with_capacity(batch.len());
-        for sub in batch {
-            encoded.push(encode_value(sub, rev)?);
-        }
+        // What is there now: each subscriber's indexed identities, and the owner of every
+        // identity the batch names (read once, in parallel; the batch's own changes are
+        // overlaid below).
+        let olds: Vec<(bool, Identities)> = in_halves(batch, |part| {
+            part.iter()
+                .map(|sub| self.old_identities(&sub.imsi))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        let named = |pick: fn(&Identities) -> &BTreeSet<String>| -> Vec<&str> {
+            let mut ids: Vec<&str> = olds
+                .iter()
+                .map(|(_, old)| old)
+                .chain(prepared.iter().map(|p| &p.ids))
+                .flat_map(|ids| pick(ids).iter().map(String::as_str))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let (impi_named, impu_named) = (named(|i| &i.impis), named(|i| &i.impus));
+        let read_owners = |tree: &Tree, name: &str, ids: &[&str]| {
+            in_halves(ids, |part| {
+                part.iter()
+                    .map(|id| {
+                        tree.get(id.as_bytes())
+                            .map(|v| v.map(|v| String::from_utf8_lossy(&v).into_owned()))
+                            .map_err(|e| backend(&format!("reading index {name}"), e))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+        };
+        let impi_now = read_owners(&self.impi, TREE_IMPI, &impi_named)?;
+        let impu_now = read_owners(&self.impu, TREE_IMPU, &impu_named)?;
         // The index entries as the batch leaves them: Some(owner) written, None removed.
         let mut impi: HashMap<&str, Option<&str>> = HashMap::new();
         let mut impu: HashMap<&str, Option<&str>> = HashMap::new();
-        let mut olds = Vec::with_capacity(batch.len());
         let mut new_ones = 0;
-        for sub in batch {
-            let (existed, old) = self.old_identities(&sub.imsi)?;
+        for ((sub, (existed, old)), new) in batch.iter().zip(&olds).zip(&prepared) {
             new_ones += u64::from(!existed);
-            olds.push(old);
-        }
-        let news: Vec<Identities> = batch.iter().map(|s| Identities::of(s)).collect();
-        for ((sub, old), new) in batch.iter().zip(&olds).zip(&news) {
             let imsi = sub.imsi.as_str();
-            for (tree, name, overlay, old, new) in [
-                (&self.impi, TREE_IMPI, &mut impi, &old.impis, &new.impis),
-                (&self.impu, TREE_IMPU, &mut impu, &old.impus, &new.impus),
+            for (named, now, overlay, old, new) in [
+                (
+                    &impi_named,
+                    &impi_now,
+                    &mut impi,
+                    &old.impis,
+                    &new.ids.impis,
+                ),
+                (
+                    &impu_named,
+                    &impu_now,
+                    &mut impu,
+                    &old.impus,
+                    &new.ids.impus,
+                ),
             ] {
-                let owner = |overlay: &HashMap<&str, Option<&str>>,
-                             id: &str|
-                 -> Result<Option<String>, StoreError> {
+                let owner = |overlay: &HashMap<&str, Option<&str>>, id: &str| -> Option<String> {
                     match overlay.get(id) {
-                        Some(o) => Ok(o.map(str::to_owned)),
-                        None => Ok(tree
-                            .get(id.as_bytes())
-                            .map_err(|e| backend(&format!("reading index {name}"), e))?
-                            .map(|v| String::from_utf8_lossy(&v).into_owned())),
+                        Some(o) => o.map(str::to_owned),
+                        None => named.binary_search(&id).ok().and_then(|i| now[i].clone()),
                     }
                 };
                 for id in new.difference(old) {
-                    match owner(overlay, id)? {
+                    match owner(overlay, id) {
                         Some(o) if o != imsi => {
                             return Err(StoreError::IdentityConflict {
                                 identity: id.clone(),
@@ -858,36 +907,66 @@ impl SledStore {
                     }
                 }
                 for id in old.difference(new) {
-                    if owner(overlay, id)?.as_deref() == Some(imsi) {
+                    if owner(overlay, id).as_deref() == Some(imsi) {
                         overlay.insert(id.as_str(), None);
                     }
                 }
             }
         }
-        let mut records = Batch::default();
-        for (sub, bytes) in batch.iter().zip(encoded) {
-            records.insert(sub.imsi.as_bytes(), bytes);
-        }
-        let split = |overlay: &HashMap<&str, Option<&str>>| {
-            let (mut claim, mut release) = (Batch::default(), Batch::default());
+        /// (identity, owner) pairs to insert, and identities to remove.
+        type Split<'a> = (Vec<(&'a [u8], &'a [u8])>, Vec<&'a [u8]>);
+        fn split<'a>(overlay: &HashMap<&'a str, Option<&'a str>>) -> Split<'a> {
+            let (mut claim, mut release) = (Vec::new(), Vec::new());
             for (id, owner) in overlay {
                 match owner {
-                    Some(imsi) => claim.insert(id.as_bytes(), imsi.as_bytes()),
-                    None => release.remove(id.as_bytes()),
+                    Some(imsi) => claim.push((id.as_bytes(), imsi.as_bytes())),
+                    None => release.push(id.as_bytes()),
                 }
             }
+            // Key order: each half of a phase then writes its own stretch of the tree.
+            claim.sort_unstable();
+            release.sort_unstable();
             (claim, release)
-        };
+        }
         let (impi_claim, impi_release) = split(&impi);
         let (impu_claim, impu_release) = split(&impu);
-        let what = "writing a batch of subscribers";
-        self.impi
-            .apply_batch(impi_claim)
-            .and_then(|()| self.impu.apply_batch(impu_claim))
-            .and_then(|()| self.subscribers.apply_batch(records))
-            .and_then(|()| self.impi.apply_batch(impi_release))
-            .and_then(|()| self.impu.apply_batch(impu_release))
-            .map_err(|e| backend(what, e))?;
+        let values: Vec<Vec<u8>> = prepared
+            .iter()
+            .map(|p| value_with_rev(&p.bytes, rev))
+            .collect();
+        let mut records: Vec<(&[u8], &[u8])> = batch
+            .iter()
+            .zip(&values)
+            .map(|(sub, v)| (sub.imsi.as_bytes(), v.as_slice()))
+            .collect();
+        records.sort_unstable_by_key(|(imsi, _)| *imsi);
+        let insert_all = |tree: &Tree, pairs: &[(&[u8], &[u8])]| -> Result<(), StoreError> {
+            for (k, v) in pairs {
+                tree.insert(*k, *v)
+                    .map_err(|e| backend("writing a batch of subscribers", e))?;
+            }
+            Ok(())
+        };
+        let remove_all = |tree: &Tree, keys: &[&[u8]]| -> Result<(), StoreError> {
+            for k in keys {
+                tree.remove(k)
+                    .map_err(|e| backend("writing a batch of subscribers", e))?;
+            }
+            Ok(())
+        };
+        // Phase 1: the claims, both index trees at once.
+        let (a, b) = rayon::join(
+            || insert_all(&self.impi, &impi_claim),
+            || insert_all(&self.impu, &impu_claim),
+        );
+        a.and(b)?;
+        // Phase 2: the records, each half of the batch on its own thread.
+        in_halves(&records, |part| {
+            insert_all(&self.subscribers, part).map(|()| Vec::<()>::new())
+        })?;
+        // Phase 3: the releases (rare: only replaced subscribers that dropped identities).
+        remove_all(&self.impi, &impi_release)?;
+        remove_all(&self.impu, &impu_release)?;
         for sub in batch {
             self.overlay.forget(Self::shard(&sub.imsi), &sub.imsi);
         }
@@ -904,6 +983,33 @@ impl SledStore {
         drop(guards);
         Ok(seq)
     }
+}
+
+/// One subscriber of a bulk write, validated and encoded.
+struct Prepared {
+    bytes: Vec<u8>,
+    ids: Identities,
+}
+
+/// Fewest items worth a second thread in [`in_halves`].
+const PARALLEL_MIN: usize = 64;
+
+/// Runs `f` over the two halves of `items` on rayon's pool (both cores), and concatenates
+/// the results in order (the first error wins). Small inputs run inline.
+fn in_halves<T, R, F>(items: &[T], f: F) -> Result<Vec<R>, StoreError>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&[T]) -> Result<Vec<R>, StoreError> + Sync,
+{
+    if items.len() < PARALLEL_MIN {
+        return f(items);
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    let (a, b) = rayon::join(|| f(first), || f(second));
+    let mut out = a?;
+    out.extend(b?);
+    Ok(out)
 }
 
 impl Drop for SledStore {
