@@ -29,7 +29,7 @@ fn messages() -> Vec<(&'static str, Message)> {
         .expect("a runtime");
     let pop = Population::new("001010000000000", 1).expect("a population");
     let id = pop.identities(0).expect("identities");
-    let mut r = Requests::new(
+    let r = Requests::new(
         "bench-0.ims.mnc001.mcc001.3gppnetwork.org",
         "ims.mnc001.mcc001.3gppnetwork.org",
         0,
@@ -96,7 +96,7 @@ fn build(c: &mut Criterion) {
     let id = Population::new("001010000000000", 1)
         .and_then(|p| p.identities(0))
         .expect("identities");
-    let mut r = Requests::new(
+    let r = Requests::new(
         "bench-0.ims.mnc001.mcc001.3gppnetwork.org",
         "ims.mnc001.mcc001.3gppnetwork.org",
         0,

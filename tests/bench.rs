@@ -234,7 +234,7 @@ async fn client_pipelines_many_requests_on_one_connection_to_the_server() {
         let mut tasks = Vec::new();
         for i in 0..200 {
             let c = c.clone();
-            let mut r = sichss::bench::flows::Requests::new("bench-pipe.test", DEFAULT_REALM, i);
+            let r = sichss::bench::flows::Requests::new("bench-pipe.test", DEFAULT_REALM, i);
             let req = r.lir(&id.sip);
             tasks.push(tokio::spawn(async move {
                 let sid = req.session_id().unwrap().to_owned();
@@ -265,7 +265,7 @@ async fn client_answers_the_servers_watchdog_so_an_idle_connection_stays_open() 
             .unwrap();
         tokio::time::sleep(tw * 6).await;
         assert!(!c.is_closed(), "the server kept the idle connection");
-        let mut r = sichss::bench::flows::Requests::new("bench-idle.test", DEFAULT_REALM, 0);
+        let r = sichss::bench::flows::Requests::new("bench-idle.test", DEFAULT_REALM, 0);
         let a = c.request(r.lir("tel:+99010000000000")).await.unwrap();
         assert_eq!(a.result_code().map(|r| r.0), Some(2001));
         c.close().await.unwrap();
