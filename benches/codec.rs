@@ -3,6 +3,9 @@
 //! the real Cx application gives to them (UAA, MAA with one AKA vector, SAA with User-Data),
 //! produced once over a sled store in a temporary directory.
 //!
+//! The `build` group measures building those requests, the load generator's cost per
+//! request before encoding.
+//!
 //! `cargo bench --bench codec`; figures are ns per message.
 
 use std::sync::Arc;
@@ -26,7 +29,7 @@ fn messages() -> Vec<(&'static str, Message)> {
         .expect("a runtime");
     let pop = Population::new("001010000000000", 1).expect("a population");
     let id = pop.identities(0).expect("identities");
-    let mut r = Requests::new(
+    let r = Requests::new(
         "bench-0.ims.mnc001.mcc001.3gppnetwork.org",
         "ims.mnc001.mcc001.3gppnetwork.org",
         0,
@@ -88,5 +91,24 @@ fn codec(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec);
+/// Building the bench's requests: its per-request cost before encoding.
+fn build(c: &mut Criterion) {
+    let id = Population::new("001010000000000", 1)
+        .and_then(|p| p.identities(0))
+        .expect("identities");
+    let r = Requests::new(
+        "bench-0.ims.mnc001.mcc001.3gppnetwork.org",
+        "ims.mnc001.mcc001.3gppnetwork.org",
+        0,
+    );
+    let mut g = c.benchmark_group("build");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("UAR", |b| b.iter(|| r.uar(black_box(&id), 0, false)));
+    g.bench_function("MAR", |b| b.iter(|| r.mar(black_box(&id), 0)));
+    g.bench_function("SAR", |b| b.iter(|| r.sar_registration(black_box(&id), 0)));
+    g.bench_function("LIR", |b| b.iter(|| r.lir(black_box(&id.tel))));
+    g.finish();
+}
+
+criterion_group!(benches, codec, build);
 criterion_main!(benches);

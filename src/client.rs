@@ -547,30 +547,31 @@ impl Client {
         }
     }
 
+    /// A base-protocol request from this client: header (ids set when sent), Origin-Host
+    /// and Origin-Realm.
+    fn base_request(&self, cmd: CommandCode) -> Message {
+        Message::request(cmd, ApplicationId::COMMON, false, 0, 0)
+            .with(Avp::identity(
+                codes::ORIGIN_HOST,
+                &self.inner.cfg.origin_host,
+            ))
+            .with(Avp::identity(
+                codes::ORIGIN_REALM,
+                &self.inner.cfg.origin_realm,
+            ))
+    }
+
     /// Sends a DWR (RFC 6733 §5.5.1) and waits for the DWA; returns its Result-Code.
     ///
     /// # Errors
     /// Those of [`Client::request`].
     pub async fn watchdog(&self) -> Result<ResultCode, ClientError> {
-        let dwr = Message::request(
-            CommandCode::DEVICE_WATCHDOG,
-            ApplicationId::COMMON,
-            false,
-            0,
-            0,
-        )
-        .with(Avp::identity(
-            codes::ORIGIN_HOST,
-            &self.inner.cfg.origin_host,
-        ))
-        .with(Avp::identity(
-            codes::ORIGIN_REALM,
-            &self.inner.cfg.origin_realm,
-        ))
-        .with(Avp::u32(
-            codes::ORIGIN_STATE_ID,
-            self.inner.cfg.origin_state_id,
-        ));
+        let dwr = self
+            .base_request(CommandCode::DEVICE_WATCHDOG)
+            .with(Avp::u32(
+                codes::ORIGIN_STATE_ID,
+                self.inner.cfg.origin_state_id,
+            ));
         let dwa = self.request(dwr).await?;
         Ok(dwa.result_code().unwrap_or(ResultCode(0)))
     }
@@ -583,25 +584,12 @@ impl Client {
     /// # Errors
     /// [`ClientError::Timeout`] when no DPA comes; the connection is closed regardless.
     pub async fn close(&self) -> Result<(), ClientError> {
-        let dpr = Message::request(
-            CommandCode::DISCONNECT_PEER,
-            ApplicationId::COMMON,
-            false,
-            0,
-            0,
-        )
-        .with(Avp::identity(
-            codes::ORIGIN_HOST,
-            &self.inner.cfg.origin_host,
-        ))
-        .with(Avp::identity(
-            codes::ORIGIN_REALM,
-            &self.inner.cfg.origin_realm,
-        ))
-        .with(Avp::enumerated(
-            codes::DISCONNECT_CAUSE,
-            DISCONNECT_DO_NOT_WANT_TO_TALK_TO_YOU,
-        ));
+        let dpr = self
+            .base_request(CommandCode::DISCONNECT_PEER)
+            .with(Avp::enumerated(
+                codes::DISCONNECT_CAUSE,
+                DISCONNECT_DO_NOT_WANT_TO_TALK_TO_YOU,
+            ));
         let result = match self.request(dpr).await {
             Ok(_) | Err(ClientError::Closed { .. }) => Ok(()),
             Err(e) => Err(e),

@@ -3,11 +3,10 @@
 //! `sichss serve` process; the client's pipelining and watchdog handling against the
 //! server module. No timing assertions: only counts, results and orderings.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sichss::app::{Application, PeerInfo};
 use sichss::bench::null::{NullApp, NullServer};
@@ -17,6 +16,9 @@ use sichss::codec::{codes, ExperimentalResultCode, Message};
 use sichss::dict::Dictionary;
 use sichss::peer::LocalIdentity;
 use sichss::server::{Peers, Server, ServerConfig};
+
+#[path = "common/serve.rs"]
+mod serve_process;
 
 fn loopback0() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -232,7 +234,7 @@ async fn client_pipelines_many_requests_on_one_connection_to_the_server() {
         let mut tasks = Vec::new();
         for i in 0..200 {
             let c = c.clone();
-            let mut r = sichss::bench::flows::Requests::new("bench-pipe.test", DEFAULT_REALM, i);
+            let r = sichss::bench::flows::Requests::new("bench-pipe.test", DEFAULT_REALM, i);
             let req = r.lir(&id.sip);
             tasks.push(tokio::spawn(async move {
                 let sid = req.session_id().unwrap().to_owned();
@@ -263,7 +265,7 @@ async fn client_answers_the_servers_watchdog_so_an_idle_connection_stays_open() 
             .unwrap();
         tokio::time::sleep(tw * 6).await;
         assert!(!c.is_closed(), "the server kept the idle connection");
-        let mut r = sichss::bench::flows::Requests::new("bench-idle.test", DEFAULT_REALM, 0);
+        let r = sichss::bench::flows::Requests::new("bench-idle.test", DEFAULT_REALM, 0);
         let a = c.request(r.lir("tel:+99010000000000")).await.unwrap();
         assert_eq!(a.result_code().map(|r| r.0), Some(2001));
         c.close().await.unwrap();
@@ -288,49 +290,16 @@ impl Drop for Serve {
 
 fn start_serve() -> Serve {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sichss"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data")
+    let mut cmd = serve_process::command();
+    cmd.arg("--data")
         .arg(dir.path().join("data"))
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("sichss serve starts");
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (diameter, api) = loop {
-        assert!(Instant::now() < deadline, "no 'sichss listening' line");
-        let line = lines
-            .next()
-            .expect("sichss serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("sichss listening ") {
-            let field = |k: &str| -> SocketAddr {
-                rest.split(' ')
-                    .find_map(|kv| kv.strip_prefix(k))
-                    .unwrap()
-                    .split(',')
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
-            };
-            break (field("diameter="), field("api="));
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+        .stderr(Stdio::inherit());
+    let (child, ready) = serve_process::spawn(&mut cmd, Duration::from_secs(30), None);
     Serve {
         child,
-        diameter,
-        api,
+        diameter: ready.diameter,
+        api: ready.api,
         _dir: dir,
     }
 }

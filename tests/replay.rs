@@ -15,10 +15,9 @@
 //!   is absent.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use sichss::client::{Client, ClientConfig};
@@ -26,6 +25,9 @@ use sichss::codec::{codes, decode_message, Message};
 use sichss::cx::requests::CscfRequests;
 use sichss::dict::Dictionary;
 use sichss::pcap::diameter::diameter_messages;
+
+#[path = "common/serve.rs"]
+mod serve_process;
 
 const SICHSS: &str = env!("CARGO_BIN_EXE_sichss");
 const K: &str = "465b5ce8b199b49faa5f0a2ee238a6bc";
@@ -43,49 +45,16 @@ impl Server {
     fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("hss.log");
-        let mut child = Command::new(SICHSS)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--data")
+        let mut cmd = serve_process::command();
+        cmd.arg("--data")
             .arg(dir.path().join("hss"))
             .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let line = loop {
-            assert!(Instant::now() < deadline, "no ready line");
-            let l = lines
-                .next()
-                .unwrap_or_else(|| {
-                    panic!(
-                        "sichss serve exited: {}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    )
-                })
-                .unwrap();
-            if l.starts_with("sichss listening ") {
-                break l;
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        let field = |k: &str| {
-            line.split(' ')
-                .find_map(|kv| kv.strip_prefix(k))
-                .unwrap()
-                .to_owned()
-        };
+            .stderr(std::fs::File::create(&log).unwrap());
+        let (child, ready) = serve_process::spawn(&mut cmd, Duration::from_secs(20), Some(&log));
         Server {
             child,
-            diameter: field("diameter="),
-            api: field("api="),
+            diameter: ready.diameter.to_string(),
+            api: ready.api.to_string(),
             _dir: dir,
         }
     }

@@ -1,6 +1,6 @@
-//! The synthetic population and the Cx flows the load generator drives: requests shaped
-//! as Kamailio's I-CSCF and S-CSCF send them (the shape of `tests/cx/harness.rs`), and
-//! the answer each step must get (TS 29.228 §6.1, §6.3; TS 29.229 §6.1).
+//! The synthetic population and the Cx flows the load generator drives: requests built by
+//! [`crate::cx::requests`], as Kamailio's I-CSCF and S-CSCF send them, and the answer
+//! each step must get (TS 29.228 §6.1, §6.3; TS 29.229 §6.1).
 //!
 //! | step | request | expected answer |
 //! |---|---|---|
@@ -14,7 +14,8 @@
 //!
 //! Must not depend on: the server, the store backends (requests and answers only).
 
-use crate::codec::{codes, ApplicationId, Avp, CommandCode, Message, VENDOR_3GPP};
+use crate::codec::{codes, Message};
+use crate::cx::requests::CscfRequests;
 use crate::identity::{derive_impi, home_domain, HomeNetwork, Imsi, Sic};
 
 use super::BenchError;
@@ -27,7 +28,7 @@ pub const SCSCF_NAME: &str = "sip:scscf.bench.invalid:6060";
 pub const SICS: [&str; 2] = ["001", "002"];
 
 /// User-Authorization-Type DE_REGISTRATION (TS 29.229 §6.3.24).
-const UAT_DE_REGISTRATION: i32 = 1;
+const UAT_DE_REGISTRATION: u32 = 1;
 /// Server-Assignment-Type values (TS 29.229 §6.3.15).
 const SAT_REGISTRATION: i32 = 1;
 const SAT_RE_REGISTRATION: i32 = 2;
@@ -141,111 +142,69 @@ pub struct Identities {
     pub tel: String,
 }
 
-/// Builds requests as one bench connection's I-CSCF/S-CSCF sends them.
-#[derive(Debug, Clone)]
+/// Builds requests as one bench connection's I-CSCF/S-CSCF sends them: the messages of
+/// [`CscfRequests`] for a member of the population, from its home network, with
+/// [`SCSCF_NAME`] as Server-Name.
+#[derive(Debug)]
 pub struct Requests {
-    /// Origin-Host (one per connection: the server keys peers by it).
-    pub origin_host: String,
-    /// Origin-Realm and Destination-Realm (the HSS's realm).
-    pub realm: String,
-    /// Prefix of every Session-Id (RFC 6733 §8.8: `<DiameterIdentity>;<high>;<low>`).
-    session_prefix: String,
-    next_session: u64,
+    cscf: CscfRequests,
 }
 
 impl Requests {
     /// A builder for `origin_host` in `realm`; `lane` keeps Session-Ids unique.
     pub fn new(origin_host: &str, realm: &str, lane: usize) -> Self {
         Requests {
-            origin_host: origin_host.to_owned(),
-            realm: realm.to_owned(),
-            session_prefix: format!("{origin_host};{lane};"),
-            next_session: 0,
+            cscf: CscfRequests::with_session_high(origin_host, realm, lane as u64),
         }
-    }
-
-    fn base(&mut self, cmd: CommandCode) -> Message {
-        self.next_session += 1;
-        let sid = format!("{}{}", self.session_prefix, self.next_session);
-        Message::request(cmd, ApplicationId::CX, true, 0, 0)
-            .with(Avp::utf8(codes::SESSION_ID, sid))
-            .with(Avp::grouped(
-                codes::VENDOR_SPECIFIC_APPLICATION_ID,
-                vec![
-                    Avp::u32(codes::VENDOR_ID, VENDOR_3GPP),
-                    Avp::u32(codes::AUTH_APPLICATION_ID, crate::client::CX_APPLICATION_ID),
-                ],
-            ))
-            .with(Avp::enumerated(codes::AUTH_SESSION_STATE, 1))
-            .with(Avp::identity(codes::ORIGIN_HOST, &self.origin_host))
-            .with(Avp::identity(codes::ORIGIN_REALM, &self.realm))
-            .with(Avp::identity(codes::DESTINATION_REALM, &self.realm))
     }
 
     /// UAR (TS 29.229 §6.1.1); User-Authorization-Type only when not REGISTRATION.
-    pub fn uar(&mut self, id: &Identities, service: usize, deregistration: bool) -> Message {
-        let mut m = self
-            .base(CommandCode::USER_AUTHORIZATION)
-            .with(Avp::utf8(codes::USER_NAME, &id.impis[service]))
-            .with(Avp::utf8(codes::PUBLIC_IDENTITY, &id.sip))
-            .with(Avp::octets(
-                codes::VISITED_NETWORK_IDENTIFIER,
-                id.home.as_bytes().to_vec(),
-            ));
-        if deregistration {
-            m.push(Avp::enumerated(
-                codes::USER_AUTHORIZATION_TYPE,
-                UAT_DE_REGISTRATION,
-            ));
-        }
-        m
+    pub fn uar(&self, id: &Identities, service: usize, deregistration: bool) -> Message {
+        let uat = if deregistration {
+            UAT_DE_REGISTRATION
+        } else {
+            0
+        };
+        self.cscf
+            .uar_visited(&id.impis[service], &id.sip, uat, &id.home)
     }
 
     /// MAR for one Digest-AKAv1-MD5 vector (TS 29.229 §6.1.7).
-    pub fn mar(&mut self, id: &Identities, service: usize) -> Message {
-        self.base(CommandCode::MULTIMEDIA_AUTH)
-            .with(Avp::utf8(codes::USER_NAME, &id.impis[service]))
-            .with(Avp::utf8(codes::PUBLIC_IDENTITY, &id.sip))
-            .with(Avp::u32(codes::SIP_NUMBER_AUTH_ITEMS, 1))
-            .with(Avp::grouped(
-                codes::SIP_AUTH_DATA_ITEM,
-                vec![Avp::utf8(
-                    codes::SIP_AUTHENTICATION_SCHEME,
-                    "Digest-AKAv1-MD5",
-                )],
-            ))
-            .with(Avp::utf8(codes::SERVER_NAME, SCSCF_NAME))
+    pub fn mar(&self, id: &Identities, service: usize) -> Message {
+        self.cscf.mar(
+            &id.impis[service],
+            &id.sip,
+            SCSCF_NAME,
+            "Digest-AKAv1-MD5",
+            1,
+            None,
+        )
     }
 
     /// SAR (TS 29.229 §6.1.3) with this Server-Assignment-Type.
-    fn sar(&mut self, id: &Identities, service: usize, sat: i32, udaa: i32) -> Message {
-        self.base(CommandCode::SERVER_ASSIGNMENT)
-            .with(Avp::utf8(codes::PUBLIC_IDENTITY, &id.sip))
-            .with(Avp::utf8(codes::SERVER_NAME, SCSCF_NAME))
-            .with(Avp::utf8(codes::USER_NAME, &id.impis[service]))
-            .with(Avp::enumerated(codes::SERVER_ASSIGNMENT_TYPE, sat))
-            .with(Avp::enumerated(codes::USER_DATA_ALREADY_AVAILABLE, udaa))
+    fn sar(&self, id: &Identities, service: usize, sat: i32, udaa: i32) -> Message {
+        self.cscf
+            .sar(Some(&id.impis[service]), &[&id.sip], SCSCF_NAME, sat, udaa)
     }
 
     /// SAR REGISTRATION asking for the profile.
-    pub fn sar_registration(&mut self, id: &Identities, service: usize) -> Message {
+    pub fn sar_registration(&self, id: &Identities, service: usize) -> Message {
         self.sar(id, service, SAT_REGISTRATION, 0)
     }
 
     /// SAR RE_REGISTRATION with the profile already at the S-CSCF.
-    pub fn sar_reregistration(&mut self, id: &Identities, service: usize) -> Message {
+    pub fn sar_reregistration(&self, id: &Identities, service: usize) -> Message {
         self.sar(id, service, SAT_RE_REGISTRATION, 1)
     }
 
     /// SAR USER_DEREGISTRATION.
-    pub fn sar_deregistration(&mut self, id: &Identities, service: usize) -> Message {
+    pub fn sar_deregistration(&self, id: &Identities, service: usize) -> Message {
         self.sar(id, service, SAT_USER_DEREGISTRATION, 0)
     }
 
     /// LIR for `impu` (TS 29.229 §6.1.5).
-    pub fn lir(&mut self, impu: &str) -> Message {
-        self.base(CommandCode::LOCATION_INFO)
-            .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
+    pub fn lir(&self, impu: &str) -> Message {
+        self.cscf.lir(impu)
     }
 }
 
@@ -348,7 +307,7 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{ExperimentalResultCode, ResultCode};
+    use crate::codec::{ApplicationId, CommandCode, ExperimentalResultCode, ResultCode};
 
     #[test]
     fn derives_identities_like_the_demo_subscriber() {
@@ -391,7 +350,7 @@ mod tests {
             .unwrap()
             .identities(0)
             .unwrap();
-        let mut r = Requests::new("bench-0.example", "example", 0);
+        let r = Requests::new("bench-0.example", "example", 0);
         for m in [
             r.uar(&id, 0, false),
             r.uar(&id, 1, true),

@@ -310,7 +310,7 @@ mod tests {
             .unwrap()
             .identities(0)
             .unwrap();
-        let mut r = Requests::new("bench-0.test", "test", 0);
+        let r = Requests::new("bench-0.test", "test", 0);
         let steps = [
             (r.uar(&id, 0, false), Expect::UaaRegistration),
             (r.mar(&id, 0), Expect::Maa),

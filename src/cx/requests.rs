@@ -18,14 +18,30 @@ pub struct CscfRequests {
     pub origin_host: String,
     /// Origin-Realm and Destination-Realm.
     pub realm: String,
+    /// `<origin_host>;<high>;`, the Session-Id before its counter (RFC 6733 §8.8).
+    session_prefix: String,
     next: AtomicU32,
 }
 
 impl CscfRequests {
-    /// A builder for the CSCF `origin_host` in `realm`.
+    /// A builder for the CSCF `origin_host` in `realm`; its Session-Ids are
+    /// `<origin_host>;<process id>;<n>`.
     pub fn new(origin_host: impl Into<String>, realm: impl Into<String>) -> Self {
+        Self::with_session_high(origin_host, realm, u64::from(std::process::id()))
+    }
+
+    /// Like [`CscfRequests::new`], with Session-Ids `<origin_host>;<high>;<n>`: builders
+    /// of one process that share an Origin-Host keep their Session-Ids apart with
+    /// distinct `high`s (the bench's lanes on one connection).
+    pub fn with_session_high(
+        origin_host: impl Into<String>,
+        realm: impl Into<String>,
+        high: u64,
+    ) -> Self {
+        let origin_host = origin_host.into();
         CscfRequests {
-            origin_host: origin_host.into(),
+            session_prefix: format!("{origin_host};{high};"),
+            origin_host,
             realm: realm.into(),
             next: AtomicU32::new(1),
         }
@@ -38,7 +54,7 @@ impl CscfRequests {
         Message::request(cmd, ApplicationId::CX, true, id, id.wrapping_mul(7919))
             .with(Avp::utf8(
                 codes::SESSION_ID,
-                format!("{};{};{id}", self.origin_host, std::process::id()),
+                format!("{}{id}", self.session_prefix),
             ))
             .with(Avp::identity(codes::ORIGIN_HOST, &self.origin_host))
             .with(Avp::identity(codes::ORIGIN_REALM, &self.realm))
@@ -47,15 +63,21 @@ impl CscfRequests {
             .with(Avp::enumerated(codes::AUTH_SESSION_STATE, 1))
     }
 
-    /// UAR (I-CSCF): User-Authorization-Type only when not REGISTRATION (0), as Kamailio.
+    /// UAR (I-CSCF) from the HSS's own realm: User-Authorization-Type only when not
+    /// REGISTRATION (0), as Kamailio.
     pub fn uar(&self, impi: &str, impu: &str, uat: u32) -> Message {
+        self.uar_visited(impi, impu, uat, &self.realm)
+    }
+
+    /// UAR (I-CSCF) with this Visited-Network-Identifier.
+    pub fn uar_visited(&self, impi: &str, impu: &str, uat: u32, visited: &str) -> Message {
         let mut m = self
             .base(CommandCode::USER_AUTHORIZATION)
             .with(Avp::utf8(codes::USER_NAME, impi))
             .with(Avp::utf8(codes::PUBLIC_IDENTITY, impu))
             .with(Avp::octets(
                 codes::VISITED_NETWORK_IDENTIFIER,
-                self.realm.as_bytes().to_vec(),
+                visited.as_bytes().to_vec(),
             ));
         if uat != 0 {
             m.push(Avp::enumerated(codes::USER_AUTHORIZATION_TYPE, uat as i32));

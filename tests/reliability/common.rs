@@ -5,10 +5,9 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -25,6 +24,8 @@ use sichss::store::sled::SledStore;
 use sichss::store::SubscriberStore;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+
+use crate::serve_process;
 
 /// The Cx application id.
 pub const CX: u32 = 16_777_216;
@@ -78,57 +79,18 @@ impl Serve {
             .append(true)
             .open(&stderr)
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sichss"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--config")
+        let mut cmd = serve_process::command();
+        cmd.arg("--config")
             .arg(&cfg_path)
             .arg("--data")
             .arg(data)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .spawn()
-            .expect("sichss serve starts");
-        let out = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(out).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let (diameter, api) = loop {
-            assert!(Instant::now() < deadline, "no 'sichss listening' line");
-            let line = lines
-                .next()
-                .unwrap_or_else(|| {
-                    panic!(
-                        "sichss serve exited: {}",
-                        std::fs::read_to_string(&stderr).unwrap_or_default()
-                    )
-                })
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("sichss listening ") {
-                let field = |k: &str| -> SocketAddr {
-                    rest.split(' ')
-                        .find_map(|kv| kv.strip_prefix(k))
-                        .unwrap()
-                        .split(',')
-                        .next()
-                        .unwrap()
-                        .parse()
-                        .unwrap()
-                };
-                break (field("diameter="), field("api="));
-            }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+            .stderr(err);
+        let (child, ready) = serve_process::spawn(&mut cmd, Duration::from_secs(30), Some(&stderr));
         Serve {
             child,
-            diameter,
-            api,
+            diameter: ready.diameter,
+            api: ready.api,
             stderr,
         }
     }

@@ -106,7 +106,7 @@ async fn lane(
     stop: Arc<AtomicBool>,
 ) -> (Vec<Member>, Tally) {
     let mut t = Tally::default();
-    let mut req = Requests::new(&client.config().origin_host, REALM, lane_no);
+    let req = Requests::new(&client.config().origin_host, REALM, lane_no);
     let mut k = 0u64;
     'run: while !stop.load(Ordering::Relaxed) {
         for m in members.iter_mut() {

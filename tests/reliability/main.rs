@@ -13,3 +13,5 @@ mod common;
 mod crash;
 mod hostile;
 mod overload;
+#[path = "../common/serve.rs"]
+mod serve_process;

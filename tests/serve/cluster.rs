@@ -302,14 +302,7 @@ async fn moves_a_store_from_sled_to_postgres_and_back_with_export_and_import() {
 
 /// `sichss serve` with these arguments must fail to start; returns its stderr.
 fn refused(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sichss"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+    let out = crate::serve_process::command()
         .args(args)
         .env("RUST_LOG", "warn")
         .output()

@@ -11,4 +11,6 @@ mod pki;
 mod process;
 mod scenarios;
 mod secrets;
+#[path = "../common/serve.rs"]
+mod serve_process;
 mod tls;

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +12,8 @@ use sichss::client::{Client, ClientConfig, IncomingRequest};
 use sichss::codec::{codes, Avp, Message};
 use sichss::cx::requests::CscfRequests;
 use sichss::demo;
+
+use crate::serve_process;
 
 pub const SCSCF: &str = "sip:127.0.0.1:6060";
 pub const SCSCF_HOST: &str = "scscf.ims.mnc001.mcc460.3gppnetwork.org";
@@ -53,69 +54,22 @@ impl Hss {
     fn spawn(data: &Path, store: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Hss {
         let stderr = data.with_extension("stderr.log");
         let err = std::fs::File::create(&stderr).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sichss"))
-            .args([
-                "serve",
-                "--demo",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
+        let mut cmd = serve_process::command();
+        cmd.arg("--demo")
             .args(store)
             .args(extra)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(err)
-            .spawn()
-            .expect("sichss starts");
-        let out = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(out).lines();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let (diameter, api, diameter_tls, api_scheme) = loop {
-            assert!(Instant::now() < deadline, "no 'sichss listening' line");
-            let line = lines
-                .next()
-                .unwrap_or_else(|| {
-                    panic!(
-                        "sichss exited: {}",
-                        std::fs::read_to_string(&stderr).unwrap()
-                    )
-                })
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("sichss listening ") {
-                let field = |k: &str| {
-                    rest.split(' ')
-                        .find_map(|kv| kv.strip_prefix(k))
-                        .unwrap()
-                        .split(',')
-                        .next()
-                        .unwrap()
-                        .parse::<SocketAddr>()
-                        .unwrap()
-                };
-                let opt = |k: &str| {
-                    rest.split(' ')
-                        .find_map(|kv| kv.strip_prefix(k))
-                        .map(str::to_owned)
-                };
-                let tls = opt("diameter_tls=")
-                    .map(|v| v.split(',').next().unwrap().parse::<SocketAddr>().unwrap());
-                let scheme = opt("api_scheme=").unwrap_or_else(|| "http".to_owned());
-                break (field("diameter="), field("api="), tls, scheme);
-            }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+            .stderr(err);
+        let (child, ready) = serve_process::spawn(&mut cmd, Duration::from_secs(20), Some(&stderr));
         Hss {
             child,
-            diameter,
-            api,
+            diameter: ready.diameter,
+            api: ready.api,
             data: data.to_path_buf(),
             stderr,
-            diameter_tls,
-            api_scheme,
+            diameter_tls: ready.diameter_tls,
+            api_scheme: ready.api_scheme,
         }
     }
 

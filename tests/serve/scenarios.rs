@@ -178,15 +178,8 @@ async fn refuses_a_second_server_on_the_same_store_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let hss = Hss::start(&data, &[]);
-    let out = Command::new(env!("CARGO_BIN_EXE_sichss"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--data",
-        ])
+    let out = crate::serve_process::command()
+        .arg("--data")
         .arg(&data)
         .output()
         .unwrap();

@@ -3,7 +3,6 @@
 //! export, what Cx still computes, and how a wrong or missing key is refused.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -54,14 +53,7 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 
 /// `sichss serve` that is expected to refuse to start; returns its stderr.
 fn refused(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sichss"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+    let out = crate::serve_process::command()
         .arg("--data")
         .arg(data)
         .args(extra)

@@ -251,14 +251,7 @@ fn unusable_tls_files_stop_the_start_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::generate(&dir.path().join("pki"));
     let run = |extra: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sichss"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
+        let out = crate::serve_process::command()
             .arg("--data")
             .arg(dir.path().join("data"))
             .args(extra)
