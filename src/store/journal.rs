@@ -13,15 +13,12 @@
 //! | n      | payload: the whole subscriber record (its store encoding) |
 //!
 //! Reading stops at the first entry that is incomplete or fails its CRC: that is the tail a
-//! crash tore while writing, and nothing after it was acknowledged. A file may be
-//! preallocated with zeros (so that `fdatasync` writes only the data, not the file's new
-//! size: half the latency here); zeros end the entries too.
+//! crash tore while writing, and nothing after it was acknowledged.
 //!
 //! Pure std: no sled, no tokio.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: u8 = 0xA5;
@@ -66,7 +63,7 @@ pub(crate) fn push_entry(buf: &mut Vec<u8>, seq: u64, payload: &[u8]) {
 }
 
 /// The entries of a journal file's bytes, up to the first torn or corrupt one; also returns
-/// how many octets after the last good entry were ignored (preallocated zeros excepted).
+/// how many octets after the last good entry were ignored.
 pub(crate) fn entries(bytes: &[u8]) -> (Vec<(u64, &[u8])>, usize) {
     let mut out = Vec::new();
     let mut rest = bytes;
@@ -90,8 +87,7 @@ pub(crate) fn entries(bytes: &[u8]) -> (Vec<(u64, &[u8])>, usize) {
         ));
         rest = &rest[HEADER + len..];
     }
-    let ignored = if rest.iter().all(|b| *b == 0) { 0 } else { rest.len() };
-    (out, ignored)
+    (out, rest.len())
 }
 
 /// Reads a whole journal file.
@@ -110,32 +106,20 @@ pub(crate) struct JournalFile {
 }
 
 impl JournalFile {
-    /// Creates journal `n` in `dir` (no entries), preallocated with `prealloc` octets of
-    /// zeros (0: none; the file then grows with each append), and makes it and its
-    /// directory entry durable.
-    pub(crate) fn create(dir: &Path, n: u64, prealloc: u64) -> io::Result<JournalFile> {
+    /// Creates journal `n` in `dir` (empty), and makes its directory entry durable.
+    pub(crate) fn create(dir: &Path, n: u64) -> io::Result<JournalFile> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
             .open(path(dir, n))?;
-        if prealloc > 0 {
-            let zeros = vec![0u8; 1 << 20];
-            let mut at = 0;
-            while at < prealloc {
-                let n = (prealloc - at).min(zeros.len() as u64);
-                file.write_all_at(&zeros[..n as usize], at)?;
-                at += n;
-            }
-            file.sync_all()?;
-        }
         File::open(dir)?.sync_all()?;
         Ok(JournalFile { file, len: 0 })
     }
 
-    /// Appends `bytes` after the entries written so far and waits until they are on disk.
+    /// Appends `bytes` and waits until they are on disk.
     pub(crate) fn append_durably(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all_at(bytes, self.len)?;
+        self.file.write_all(bytes)?;
         self.len += bytes.len() as u64;
         self.file.sync_data()
     }
@@ -227,30 +211,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sichss-journal-list-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         for n in [3, 1, 20] {
-            JournalFile::create(&dir, n, 0).unwrap();
+            JournalFile::create(&dir, n).unwrap();
         }
         std::fs::write(dir.join("unrelated"), b"x").unwrap();
         assert_eq!(list(&dir).unwrap(), vec![1, 3, 20]);
-        let mut f = JournalFile::create(&dir, 21, 0).unwrap();
+        let mut f = JournalFile::create(&dir, 21).unwrap();
         let mut buf = Vec::new();
         push_entry(&mut buf, 5, b"rec");
         f.append_durably(&buf).unwrap();
         assert_eq!(
             entries(&read(&path(&dir, 21)).unwrap()).0,
             vec![(5, &b"rec"[..])]
-        );
-        // A preallocated file: entries overwrite the zeros, which end the journal quietly.
-        let mut f = JournalFile::create(&dir, 22, 3 << 20).unwrap();
-        assert_eq!(std::fs::metadata(path(&dir, 22)).unwrap().len(), 3 << 20);
-        f.append_durably(&buf).unwrap();
-        buf.clear();
-        push_entry(&mut buf, 6, b"next");
-        f.append_durably(&buf).unwrap();
-        let bytes = read(&path(&dir, 22)).unwrap();
-        assert_eq!(bytes.len(), 3 << 20);
-        assert_eq!(
-            entries(&bytes),
-            (vec![(5, &b"rec"[..]), (6, &b"next"[..])], 0)
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

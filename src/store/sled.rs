@@ -338,8 +338,7 @@ impl SledStore {
                 .map_err(|e| io_error("listing the journal files", &dir, e))?
                 .last()
                 .map_or(1, |n| n + 1);
-            // Not preallocated: opening stays quick; checkpoints preallocate the next files.
-            let file = JournalFile::create(&dir, number, 0)
+            let file = JournalFile::create(&dir, number)
                 .map_err(|e| io_error("creating a journal file", &dir, e))?;
             meta.insert(JOURNAL_KEY, &number.to_be_bytes()[..])
                 .map_err(|e| backend("writing the journal number", e))?;
@@ -364,7 +363,6 @@ impl SledStore {
         let commit = Arc::new(GroupCommit::new(epoch << REV_EPOCH_SHIFT, journal));
         let overlay = Arc::new(Overlay::new());
         let checkpointer = with_journal.then(|| Checkpointer {
-            journal_bytes: options.journal_bytes,
             db: db.clone(),
             subscribers: subscribers.clone(),
             meta: meta.clone(),
@@ -1555,8 +1553,6 @@ impl Overlay {
 /// documentation, "Journal and checkpoints").
 #[derive(Clone)]
 struct Checkpointer {
-    /// [`SledOptions::journal_bytes`].
-    journal_bytes: u64,
     db: Db,
     subscribers: Tree,
     meta: Tree,
@@ -1574,7 +1570,7 @@ impl Checkpointer {
         let spawned = std::thread::Builder::new()
             .name("sichss-checkpoint".to_owned())
             .spawn(move || {
-                if let Err(e) = this.run(true) {
+                if let Err(e) = this.run() {
                     tracing::error!(error = %e, "sled store: checkpoint failed; the journal keeps every change, next attempt at the next trigger");
                 }
                 this.overlay.running.store(false, Ordering::SeqCst);
@@ -1589,7 +1585,7 @@ impl Checkpointer {
         while self.overlay.running.swap(true, Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(2));
         }
-        let result = self.run(false);
+        let result = self.run();
         self.overlay.running.store(false, Ordering::SeqCst);
         result
     }
@@ -1597,25 +1593,15 @@ impl Checkpointer {
     /// One checkpoint: a new journal file takes the changes from now on, the records
     /// changed so far go into sled, the `meta` journal number moves to the new file (durably,
     /// with the records), and the older files are removed.
-    ///
-    /// With `prealloc`, the new file is preallocated to the size the current one reached
-    /// (rounded up to 1 MiB, at most [`SledOptions::journal_bytes`] plus 1 MiB): the
-    /// zeros are written here, off the requests' path.
-    fn run(&self, prealloc: bool) -> Result<(), StoreError> {
-        let (dir, number, reached) = {
+    fn run(&self) -> Result<(), StoreError> {
+        let (dir, number) = {
             let log = self.commit.log();
             let j = log.journal.as_ref().ok_or_else(|| {
                 StoreError::Backend("checkpoint of a store without a journal".to_owned())
             })?;
-            (j.dir.clone(), j.number + 1, j.bytes)
+            (j.dir.clone(), j.number + 1)
         };
-        const MIB: u64 = 1 << 20;
-        let size = if prealloc {
-            (reached.div_ceil(MIB) * MIB).clamp(MIB, self.journal_bytes + MIB)
-        } else {
-            0
-        };
-        let file = JournalFile::create(&dir, number, size)
+        let file = JournalFile::create(&dir, number)
             .map_err(|e| io_error("creating a journal file", &dir, e))?;
         {
             // Under the log lock no change is being journaled: every entry so far is in
