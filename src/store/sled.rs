@@ -1639,29 +1639,30 @@ impl Checkpointer {
         }
         {
             let _direct = unpoison(self.overlay.direct.write());
-            // In slices, with a pause between them, so that a big checkpoint does not take
-            // the CPU from the requests for long (each record is independent; a crash in
-            // between replays the journal, whose older entries sled then skips).
-            let mut batch = Batch::default();
+            // Plain inserts (sled's `apply_batch` takes a lock that also holds off every
+            // read of the trees, the index lookups of LIR and UAR among them), in slices
+            // with a pause between them, so that a big checkpoint does not take the CPU
+            // from the requests for long. Records are independent: a crash in between
+            // replays the journal, whose older entries sled then skips.
             let mut n = 0usize;
-            let mut in_batch = 0usize;
+            let mut in_slice = 0usize;
             for shard in self.overlay.checkpointing.iter() {
-                for (imsi, d) in unpoison(shard.lock()).iter() {
-                    batch.insert(imsi.as_bytes(), value_with_rev(&d.json, d.rev));
-                    n += 1;
-                    in_batch += 1;
-                }
-                if in_batch >= CHECKPOINT_SLICE {
+                let records: Vec<(String, Vec<u8>)> = unpoison(shard.lock())
+                    .iter()
+                    .map(|(imsi, d)| (imsi.clone(), value_with_rev(&d.json, d.rev)))
+                    .collect();
+                for (imsi, value) in records {
                     self.subscribers
-                        .apply_batch(std::mem::take(&mut batch))
+                        .insert(imsi.as_bytes(), value)
                         .map_err(|e| backend("checkpoint: writing records", e))?;
-                    in_batch = 0;
+                    n += 1;
+                    in_slice += 1;
+                }
+                if in_slice >= CHECKPOINT_SLICE {
+                    in_slice = 0;
                     std::thread::sleep(CHECKPOINT_PAUSE);
                 }
             }
-            self.subscribers
-                .apply_batch(batch)
-                .map_err(|e| backend("checkpoint: writing records", e))?;
             self.meta
                 .insert(JOURNAL_KEY, &number.to_be_bytes()[..])
                 .map_err(|e| backend("checkpoint: writing the journal number", e))?;
