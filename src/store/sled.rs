@@ -1209,8 +1209,8 @@ const GATHER_CHANGES: u64 = 128;
 const GATHER_BUSY_US: u64 = 2000;
 
 /// Records a checkpoint writes into sled before it pauses for [`CHECKPOINT_PAUSE`].
-const CHECKPOINT_SLICE: usize = 512;
-const CHECKPOINT_PAUSE: Duration = Duration::from_micros(500);
+const CHECKPOINT_SLICE: usize = 256;
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(1);
 
 /// Group-commit state shared by the writers and the flush task.
 struct GroupCommit {
@@ -1659,7 +1659,12 @@ impl Checkpointer {
                     in_slice += 1;
                 }
                 if in_slice >= CHECKPOINT_SLICE {
+                    // Flushed slice by slice: one big flush would hold the disk (and the
+                    // journal's fdatasync queued behind it) for tens of milliseconds.
                     in_slice = 0;
+                    self.db
+                        .flush()
+                        .map_err(|e| backend("checkpoint: flushing", e))?;
                     std::thread::sleep(CHECKPOINT_PAUSE);
                 }
             }
