@@ -39,26 +39,6 @@ fn journal_files(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// 400 concurrent SQN bumps over 40 subscribers, acknowledged one by one.
-async fn bump_sqns(store: &Arc<SledStore>, subscribers: u32, rounds: u32) {
-    let tasks: Vec<_> = (0..subscribers * rounds)
-        .map(|i| {
-            let store = Arc::clone(store);
-            tokio::spawn(async move {
-                store
-                    .update(&numbered_imsi(i % subscribers), |s| {
-                        s.aka.as_mut().unwrap().sqn += 32;
-                    })
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journaled_updates_survive_a_crash_and_are_replayed_into_sled() {
     let dir = tempfile::tempdir().unwrap();

@@ -88,3 +88,28 @@ pub fn numbered_imsi(n: u32) -> String {
 pub fn sqn(sub: &Subscriber) -> u64 {
     sub.aka.as_ref().map(|a| a.sqn).expect("aka credentials")
 }
+
+/// `subscribers × rounds` concurrent updates, each adding 32 to the SQN of numbered
+/// subscriber `i % subscribers`, each awaited (so acknowledged) before this returns.
+pub async fn bump_sqns<S: sichss::store::SubscriberStore>(
+    store: &std::sync::Arc<S>,
+    subscribers: u32,
+    rounds: u32,
+) {
+    let tasks: Vec<_> = (0..subscribers * rounds)
+        .map(|i| {
+            let store = std::sync::Arc::clone(store);
+            tokio::spawn(async move {
+                store
+                    .update(&numbered_imsi(i % subscribers), |s| {
+                        s.aka.as_mut().unwrap().sqn += 32;
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
