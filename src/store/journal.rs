@@ -18,7 +18,7 @@
 //! Pure std: no sled, no tokio.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: u8 = 0xA5;
@@ -101,8 +101,12 @@ pub(crate) fn read(path: &Path) -> io::Result<Vec<u8>> {
 #[derive(Debug)]
 pub(crate) struct JournalFile {
     file: File,
-    /// Octets written so far.
+    /// Octets written so far (all of them whole entries).
     pub(crate) len: u64,
+    /// A sync failed: what the file holds is unknown (Linux may drop the dirty pages of a
+    /// failed `fdatasync` and report the next one as a success), so no later append may be
+    /// acknowledged from it. The next checkpoint replaces the file.
+    broken: bool,
 }
 
 impl JournalFile {
@@ -114,14 +118,51 @@ impl JournalFile {
             .write(true)
             .open(path(dir, n))?;
         File::open(dir)?.sync_all()?;
-        Ok(JournalFile { file, len: 0 })
+        Ok(JournalFile {
+            file,
+            len: 0,
+            broken: false,
+        })
     }
 
-    /// Appends `bytes` and waits until they are on disk.
+    /// Appends `bytes` (whole entries) and waits until they are on disk.
+    ///
+    /// A write that fails part-way is cut off again, so that a torn entry never sits before
+    /// later, acknowledged ones (reading stops at the first torn entry); if even that
+    /// fails, or a sync fails, the file is marked broken and every later append fails
+    /// until the next checkpoint replaces it.
     pub(crate) fn append_durably(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes)?;
+        if self.broken {
+            return Err(io::Error::other(
+                "the journal file failed earlier; changes wait for the next checkpoint to start a new one",
+            ));
+        }
+        if let Err(e) = self.file.write_all(bytes) {
+            let restored = self
+                .file
+                .set_len(self.len)
+                .and_then(|()| self.file.seek(SeekFrom::Start(self.len)));
+            if restored.is_err() {
+                self.broken = true;
+            }
+            return Err(e);
+        }
         self.len += bytes.len() as u64;
-        self.file.sync_data()
+        if let Err(e) = self.file.sync_data() {
+            self.broken = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// A journal file over `file` (tests of the failure handling).
+    #[cfg(test)]
+    fn over(file: File) -> JournalFile {
+        JournalFile {
+            file,
+            len: 0,
+            broken: false,
+        }
     }
 }
 
@@ -204,6 +245,22 @@ mod tests {
                 .collect();
             let _ = entries(&bytes);
         }
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_torn_entry_and_a_file_that_cannot_be_repaired_refuses_appends() {
+        let dir = std::env::temp_dir().join(format!("sichss-journal-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut entry = Vec::new();
+        push_entry(&mut entry, 1, b"record");
+        // Writing through a read-only handle fails, and so does cutting it back.
+        JournalFile::create(&dir, 1).unwrap();
+        let mut j = JournalFile::over(File::open(path(&dir, 1)).unwrap());
+        assert!(j.append_durably(&entry).is_err());
+        let again = j.append_durably(&entry).unwrap_err();
+        assert!(again.to_string().contains("next checkpoint"), "{again}");
+        assert_eq!(j.len, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -673,7 +673,12 @@ impl SubscriberStore for SledStore {
                 {
                     checkpointer.start();
                 }
-                self.durable(seq).await?;
+                if let Err(e) = self.durable(seq).await {
+                    // A failed journal write: a checkpoint puts the changes into sled and
+                    // starts a new journal file.
+                    checkpointer.start();
+                    return Err(e);
+                }
                 return Ok(out);
             }
         }
