@@ -1483,7 +1483,6 @@ struct Overlay {
     live_len: AtomicUsize,
     /// Per lock shard, like `live` (a checkpoint swaps whole maps).
     checkpointing: Box<[StdMutex<HashMap<String, Dirty>>]>,
-    checkpointing_len: AtomicUsize,
     /// Writes to sled outside the journal hold it shared; a checkpoint writing
     /// `checkpointing` into sled holds it exclusively (so it never overwrites a newer
     /// record written meanwhile).
@@ -1511,7 +1510,6 @@ impl Overlay {
             live: (0..LOCK_SHARDS).map(|_| StdMutex::default()).collect(),
             live_len: AtomicUsize::new(0),
             checkpointing: (0..LOCK_SHARDS).map(|_| StdMutex::default()).collect(),
-            checkpointing_len: AtomicUsize::new(0),
             direct: RwLock::new(()),
             running: AtomicBool::new(false),
         }
@@ -1520,9 +1518,6 @@ impl Overlay {
     fn get(&self, shard: usize, imsi: &str) -> Option<Arc<Subscriber>> {
         if let Some(d) = unpoison(self.live[shard].lock()).get(imsi) {
             return Some(Arc::clone(&d.sub));
-        }
-        if self.checkpointing_len.load(Ordering::SeqCst) == 0 {
-            return None;
         }
         unpoison(self.checkpointing[shard].lock())
             .get(imsi)
@@ -1544,13 +1539,7 @@ impl Overlay {
         if unpoison(self.live[shard].lock()).remove(imsi).is_some() {
             self.live_len.fetch_sub(1, Ordering::SeqCst);
         }
-        if self.checkpointing_len.load(Ordering::SeqCst) > 0
-            && unpoison(self.checkpointing[shard].lock())
-                .remove(imsi)
-                .is_some()
-        {
-            self.checkpointing_len.fetch_sub(1, Ordering::SeqCst);
-        }
+        unpoison(self.checkpointing[shard].lock()).remove(imsi);
     }
 }
 
@@ -1616,12 +1605,6 @@ impl Checkpointer {
             // whole, holding the `checkpointing` side first so that a reader never finds
             // a record in neither.
             let mut log = self.commit.log();
-            // Readers look aside while this is non-zero; a high value during the swap
-            // (corrected below, and an overcount is harmless).
-            self.overlay
-                .checkpointing_len
-                .store(usize::MAX >> 1, Ordering::SeqCst);
-            let mut moved = 0;
             for (live, aside) in self
                 .overlay
                 .live
@@ -1631,11 +1614,7 @@ impl Checkpointer {
                 let mut aside = unpoison(aside.lock());
                 let mut live = unpoison(live.lock());
                 std::mem::swap(&mut *aside, &mut *live);
-                moved += aside.len();
             }
-            self.overlay
-                .checkpointing_len
-                .store(moved, Ordering::SeqCst);
             self.overlay.live_len.store(0, Ordering::SeqCst);
             let j = log.journal.as_mut().expect("checked above");
             j.number = number;
@@ -1682,7 +1661,6 @@ impl Checkpointer {
             for shard in self.overlay.checkpointing.iter() {
                 unpoison(shard.lock()).clear();
             }
-            self.overlay.checkpointing_len.store(0, Ordering::SeqCst);
             tracing::debug!(records = n, journal = number, "sled store: checkpoint");
         }
         remove_journals_before(&dir, number);
@@ -1815,14 +1793,7 @@ fn encode(sub: &Subscriber) -> Result<Vec<u8>, StoreError> {
 
 /// The sled value of a record: [`REV_TAG`], the revision, the JSON.
 fn encode_value(sub: &Subscriber, rev: u64) -> Result<Vec<u8>, StoreError> {
-    let mut v = Vec::with_capacity(1024);
-    v.push(REV_TAG);
-    v.extend_from_slice(&rev.to_be_bytes());
-    serde_json::to_writer(&mut v, sub).map_err(|e| StoreError::Invalid {
-        field: "subscriber".to_owned(),
-        problem: format!("cannot be serialised: {e}"),
-    })?;
-    Ok(v)
+    Ok(value_with_rev(&encode(sub)?, rev))
 }
 
 fn value_with_rev(json: &[u8], rev: u64) -> Vec<u8> {
