@@ -72,6 +72,27 @@ pub enum StoreError {
     Secrets(String),
 }
 
+/// The identities a subscriber record puts into a backend's indexes (IMPIs and IMPUs of
+/// all its services); both backends move index entries by the difference of two of these.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Identities {
+    pub(crate) impis: std::collections::BTreeSet<String>,
+    pub(crate) impus: std::collections::BTreeSet<String>,
+}
+
+impl Identities {
+    pub(crate) fn of(sub: &Subscriber) -> Self {
+        Identities {
+            impis: sub.services.values().map(|s| s.impi.clone()).collect(),
+            impus: sub
+                .services
+                .values()
+                .flat_map(|s| s.impus.iter().cloned())
+                .collect(),
+        }
+    }
+}
+
 /// Counters a backend keeps for /metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {

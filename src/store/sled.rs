@@ -100,7 +100,7 @@ use ::sled::{Batch, Db, IVec, Transactional, Tree};
 use tokio::sync::{watch, Mutex, MutexGuard};
 
 use super::journal::{self, JournalFile};
-use super::{StoreError, StoreStats, Subscriber, SubscriberStore};
+use super::{Identities, StoreError, StoreStats, Subscriber, SubscriberStore};
 
 /// Number of per-subscriber write locks (IMSIs are hashed onto them).
 pub const LOCK_SHARDS: usize = 256;
@@ -1100,26 +1100,6 @@ impl RecordCache {
             _ => {
                 s.map.remove(imsi);
             }
-        }
-    }
-}
-
-/// The identities a subscriber record puts into the indexes.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Identities {
-    impis: BTreeSet<String>,
-    impus: BTreeSet<String>,
-}
-
-impl Identities {
-    fn of(sub: &Subscriber) -> Self {
-        Identities {
-            impis: sub.services.values().map(|s| s.impi.clone()).collect(),
-            impus: sub
-                .services
-                .values()
-                .flat_map(|s| s.impus.iter().cloned())
-                .collect(),
         }
     }
 }

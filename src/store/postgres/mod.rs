@@ -40,7 +40,7 @@
 pub mod location;
 pub mod migrate;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ use tokio_postgres::NoTls;
 pub use location::PgLocation;
 pub use migrate::{migrate, MigrateReport};
 
-use super::{StoreError, StoreStats, Subscriber, SubscriberStore};
+use super::{Identities, StoreError, StoreStats, Subscriber, SubscriberStore};
 
 /// Default number of pooled connections of one store.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -275,26 +275,6 @@ impl PgStore {
                 key: format!("{index}/{identity}"),
                 reason: format!("points to IMSI {imsi}, whose record does not list it"),
             })
-        }
-    }
-}
-
-/// The identities a subscriber record puts into the index tables.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Identities {
-    impis: BTreeSet<String>,
-    impus: BTreeSet<String>,
-}
-
-impl Identities {
-    fn of(sub: &Subscriber) -> Self {
-        Identities {
-            impis: sub.services.values().map(|s| s.impi.clone()).collect(),
-            impus: sub
-                .services
-                .values()
-                .flat_map(|s| s.impus.iter().cloned())
-                .collect(),
         }
     }
 }
