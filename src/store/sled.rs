@@ -1681,8 +1681,9 @@ fn replay(
         .map_err(|e| backend("reading the journal number", e))?
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
         .map_or(0, u64::from_be_bytes);
-    // IMSI → (revision, record JSON): the newest journaled record of each subscriber.
-    let mut newest: HashMap<String, (u64, Vec<u8>)> = HashMap::new();
+    // IMSI → (revision, record JSON, its identities): the newest journaled record of each
+    // subscriber.
+    let mut newest: HashMap<String, (u64, Vec<u8>, Identities)> = HashMap::new();
     for n in files.into_iter().filter(|n| *n >= first) {
         let path = journal::path(dir, n);
         let bytes =
@@ -1699,16 +1700,17 @@ fn replay(
                 })?;
             match newest.get_mut(&sub.imsi) {
                 Some(e) if e.0 >= rev => {}
-                Some(e) => *e = (rev, payload.to_vec()),
+                Some(e) => *e = (rev, payload.to_vec(), Identities::of(&sub)),
                 None => {
-                    newest.insert(sub.imsi, (rev, payload.to_vec()));
+                    let ids = Identities::of(&sub);
+                    newest.insert(sub.imsi, (rev, payload.to_vec(), ids));
                 }
             }
         }
     }
     let mut batch = Batch::default();
     let mut written = 0;
-    for (imsi, (rev, payload)) in newest {
+    for (imsi, (rev, payload, new_ids)) in newest {
         let Some(current) = subscribers
             .get(imsi.as_bytes())
             .map_err(|e| backend("journal replay: reading a record", e))?
@@ -1719,23 +1721,17 @@ fn replay(
             continue;
         }
         let value = value_with_rev(&payload, rev);
-        let new: Subscriber = serde_json::from_slice(&payload).expect("decoded above");
-        let same_identities = decode(&imsi, &current)
-            .map(|cur| Identities::of(&cur) == Identities::of(&new))
-            .unwrap_or(false);
-        if same_identities {
+        let old_ids = decode(&imsi, &current).map(|cur| Identities::of(&cur));
+        if old_ids.as_ref().is_ok_and(|old| *old == new_ids) {
             batch.insert(imsi.as_bytes(), value);
         } else {
             // Not written by the journaled path (which keeps identities), but handled:
             // move the index entries with the record.
-            let old = decode(&imsi, &current)
-                .map(|c| Identities::of(&c))
-                .unwrap_or_default();
             let change = Change {
                 imsi: &imsi,
                 must_be_new: false,
-                old,
-                new: Some((value, Identities::of(&new))),
+                old: old_ids.unwrap_or_default(),
+                new: Some((value, new_ids)),
             };
             let r = (subscribers, impi, impu).transaction(|(s, i, u)| change.apply(s, i, u));
             if let Err(e) = r {
