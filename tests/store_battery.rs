@@ -128,7 +128,11 @@ macro_rules! store_battery {
             #[tokio::test]
             async fn refuses_impu_owned_by_another_subscriber_and_changes_nothing() {
                 let store = $ctor;
-                let a = demo_subscriber(DEMO_IMSI);
+                // A's RCS service has a provisioned IMPI (a SIC IMPI carries its IMSI, so
+                // no other subscriber can list it: validation refuses that first).
+                let a_impi = "rcs.demo@ims.example.net";
+                let mut a = demo_subscriber(DEMO_IMSI);
+                a.services.get_mut("002").unwrap().impi = a_impi.into();
                 store.create(a.clone()).await.unwrap();
                 let taken = format!("tel:{DEMO_MSISDN}");
 
@@ -164,12 +168,12 @@ macro_rules! store_battery {
                 assert!(matches!(r, Err(StoreError::IdentityConflict { .. })), "{r:?}");
                 let r = store
                     .update(&c.imsi, |s| {
-                        s.services.get_mut("002").unwrap().impi = impi(DEMO_IMSI, "002");
+                        s.services.get_mut("002").unwrap().impi = a_impi.into();
                     })
                     .await;
                 match r {
                     Err(StoreError::IdentityConflict { identity, owner }) => {
-                        assert_eq!(identity, impi(DEMO_IMSI, "002"));
+                        assert_eq!(identity, a_impi);
                         assert_eq!(owner, DEMO_IMSI);
                     }
                     other => panic!("expected IdentityConflict, got {other:?}"),
@@ -178,7 +182,7 @@ macro_rules! store_battery {
                 assert_eq!(store.get(DEMO_IMSI).await.unwrap(), Some(a.clone()));
                 assert_eq!(store.find_by_impu(&taken).await.unwrap().unwrap().imsi, DEMO_IMSI);
                 assert_eq!(
-                    store.find_by_impi(&impi(DEMO_IMSI, "002")).await.unwrap().unwrap().imsi,
+                    store.find_by_impi(a_impi).await.unwrap().unwrap().imsi,
                     DEMO_IMSI
                 );
                 assert_eq!(
@@ -274,13 +278,22 @@ macro_rules! store_battery {
                     assert!(store.find_by_impu(&impu).await.unwrap().is_some(), "{impu}");
                 }
 
-                // The released IMPI can now be taken by another subscriber.
+                // The released SIC IMPI stays bound to its IMSI: another subscriber may not
+                // list it, and subscribing RCS again finds it again.
                 let mut other = numbered(3);
                 other.services.get_mut("002").unwrap().impi = impi(DEMO_IMSI, "002");
-                store.create(other.clone()).await.unwrap();
+                assert!(
+                    matches!(store.create(other).await, Err(StoreError::Invalid { ref field, .. }) if field == "services.002.impi")
+                );
+                store
+                    .update(DEMO_IMSI, |s| {
+                        s.services.insert("002".to_owned(), siblings["002"].clone());
+                    })
+                    .await
+                    .unwrap();
                 assert_eq!(
                     store.find_by_impi(&impi(DEMO_IMSI, "002")).await.unwrap().unwrap().imsi,
-                    other.imsi
+                    DEMO_IMSI
                 );
             }
 
@@ -299,13 +312,15 @@ macro_rules! store_battery {
             #[tokio::test]
             async fn delete_removes_indexes() {
                 let store = $ctor;
-                let demo = demo_subscriber(DEMO_IMSI);
+                // One SIC IMPI and one provisioned IMPI (a NAI that is not IMSI-derived).
+                let mut demo = demo_subscriber(DEMO_IMSI);
+                demo.services.get_mut("002").unwrap().impi = "rcs.demo@ims.example.net".into();
                 store.create(demo.clone()).await.unwrap();
                 store.create(numbered(4)).await.unwrap();
                 assert_eq!(store.delete(DEMO_IMSI).await.unwrap(), Some(demo.clone()));
                 assert_eq!(store.get(DEMO_IMSI).await.unwrap(), None);
-                for sic in ["001", "002"] {
-                    assert_eq!(store.find_by_impi(&impi(DEMO_IMSI, sic)).await.unwrap(), None);
+                for s in demo.services.values() {
+                    assert_eq!(store.find_by_impi(&s.impi).await.unwrap(), None, "{}", s.impi);
                 }
                 for impu in impus(DEMO_MSISDN) {
                     assert_eq!(store.find_by_impu(&impu).await.unwrap(), None);
@@ -313,17 +328,86 @@ macro_rules! store_battery {
                 assert_eq!(store.delete(DEMO_IMSI).await.unwrap(), None);
                 // The other subscriber is untouched.
                 assert_eq!(store.get(&numbered_imsi(4)).await.unwrap(), Some(numbered(4)));
-                // The identities are free again: a new subscriber may take them.
-                let heir = demo_subscriber("460011100654321");
-                let mut heir_taking = heir.clone();
-                for (sic, s) in heir_taking.services.iter_mut() {
-                    s.impi = impi(DEMO_IMSI, sic);
-                }
-                store.create(heir_taking).await.unwrap();
+                // The identities are free again: a new subscriber may take the IMPUs and
+                // the provisioned IMPI (a SIC IMPI carries its IMSI, so it stays the
+                // deleted subscriber's).
+                let mut heir = demo_subscriber("460011100654321");
+                heir.services.get_mut("002").unwrap().impi = "rcs.demo@ims.example.net".into();
+                store.create(heir.clone()).await.unwrap();
                 assert_eq!(
                     store.find_by_impu(&impus(DEMO_MSISDN)[0]).await.unwrap().unwrap().imsi,
                     heir.imsi
                 );
+                assert_eq!(
+                    store.find_by_impi("rcs.demo@ims.example.net").await.unwrap().unwrap().imsi,
+                    heir.imsi
+                );
+                assert_eq!(store.find_by_impi(&impi(DEMO_IMSI, "001")).await.unwrap(), None);
+            }
+
+            #[tokio::test]
+            async fn a_sic_impi_carrying_another_imsi_is_refused_naming_the_field() {
+                let store = $ctor;
+                store.create(demo_subscriber(DEMO_IMSI)).await.unwrap();
+                let mut other = numbered(5);
+                other.services.get_mut("001").unwrap().impi = impi(DEMO_IMSI, "001");
+                for result in [
+                    store.create(other.clone()).await,
+                    store.put(other.clone()).await,
+                    store.put_many(vec![other.clone()]).await,
+                ] {
+                    match result {
+                        Err(StoreError::Invalid { field, problem }) => {
+                            assert_eq!(field, "services.001.impi");
+                            assert!(problem.contains(&format!("carries IMSI {DEMO_IMSI}")), "{problem}");
+                            assert!(problem.contains(&other.imsi), "{problem}");
+                        }
+                        r => panic!("expected Invalid, got {r:?}"),
+                    }
+                }
+                assert_eq!(store.get(&other.imsi).await.unwrap(), None);
+                // An update that would take it is refused the same way, and changes nothing.
+                let mine = numbered(5);
+                store.create(mine.clone()).await.unwrap();
+                let r = store
+                    .update(&mine.imsi, |s| {
+                        s.services.get_mut("002").unwrap().impi = impi(DEMO_IMSI, "001");
+                    })
+                    .await;
+                assert!(
+                    matches!(r, Err(StoreError::Invalid { ref field, .. }) if field == "services.002.impi"),
+                    "{r:?}"
+                );
+                assert_eq!(store.get(&mine.imsi).await.unwrap(), Some(mine));
+                assert_eq!(
+                    store.find_by_impi(&impi(DEMO_IMSI, "001")).await.unwrap().unwrap().imsi,
+                    DEMO_IMSI
+                );
+            }
+
+            #[tokio::test]
+            async fn an_impi_moving_between_sic_and_provisioned_forms_is_found_either_way() {
+                let store = $ctor;
+                store.create(demo_subscriber(DEMO_IMSI)).await.unwrap();
+                let nai = "volte.demo@ims.example.net";
+                let sic = impi(DEMO_IMSI, "001");
+                store
+                    .update(DEMO_IMSI, |s| s.services.get_mut("001").unwrap().impi = nai.into())
+                    .await
+                    .unwrap();
+                assert_eq!(store.find_by_impi(nai).await.unwrap().unwrap().imsi, DEMO_IMSI);
+                assert_eq!(store.find_by_impi(&sic).await.unwrap(), None);
+                store
+                    .update(DEMO_IMSI, |s| s.services.get_mut("001").unwrap().impi = sic.clone())
+                    .await
+                    .unwrap();
+                assert_eq!(store.find_by_impi(&sic).await.unwrap().unwrap().imsi, DEMO_IMSI);
+                assert_eq!(store.find_by_impi(nai).await.unwrap(), None);
+                // Someone else may now take the provisioned IMPI.
+                let mut other = numbered(6);
+                other.services.get_mut("002").unwrap().impi = nai.into();
+                store.create(other.clone()).await.unwrap();
+                assert_eq!(store.find_by_impi(nai).await.unwrap().unwrap().imsi, other.imsi);
             }
 
             #[tokio::test]
@@ -621,7 +705,8 @@ macro_rules! store_battery {
                 let mut invalid = numbered(11);
                 invalid.services.get_mut("001").unwrap().impus[0] = "mailto:x".into();
                 let mut conflicting = numbered(12);
-                conflicting.services.get_mut("001").unwrap().impi = impi(&numbered_imsi(0), "001");
+                conflicting.services.get_mut("001").unwrap().impus[0] =
+                    numbered(0).services["001"].impus[0].clone();
                 let input = format!(
                     "{}\n{}\n{}\n",
                     line(10),
@@ -715,15 +800,16 @@ macro_rules! store_battery {
                 }
                 assert!(!store.contains(&late).await.unwrap());
                 assert_eq!(store.find_by_impi(&impi(&late, "001")).await.unwrap(), None);
-                // Against the store: an IMPI of subscriber 7, claimed by a new subscriber.
+                // Against the store: an IMPU of subscriber 7, claimed by a new subscriber.
                 let mut batch: Vec<Subscriber> = (2000..2500).map(numbered).collect();
-                batch[300].services.get_mut("001").unwrap().impi = impi(&numbered_imsi(7), "002");
+                let sevens = numbered(7).services["002"].impus[0].clone();
+                batch[300].services.get_mut("001").unwrap().impus.push(sevens.clone());
                 let late = batch[300].imsi.clone();
                 let r = store.put_many(batch).await;
                 assert!(matches!(r, Err(StoreError::IdentityConflict { ref owner, .. }) if *owner == numbered_imsi(7)), "{r:?}");
                 assert!(!store.contains(&late).await.unwrap());
                 assert_eq!(
-                    store.find_by_impi(&impi(&numbered_imsi(7), "002")).await.unwrap().unwrap().imsi,
+                    store.find_by_impu(&sevens).await.unwrap().unwrap().imsi,
                     numbered_imsi(7)
                 );
             }
@@ -731,7 +817,12 @@ macro_rules! store_battery {
             #[tokio::test]
             async fn put_many_moves_identities_between_subscribers_of_one_batch() {
                 let store = $ctor;
-                store.put_many((0..300).map(numbered).collect()).await.unwrap();
+                // Subscriber 5's RCS service has a provisioned IMPI.
+                let moved = "rcs.5@ims.example.net".to_owned();
+                let mut first: Vec<Subscriber> = (0..300).map(numbered).collect();
+                first[5].services.get_mut("002").unwrap().impi = moved.clone();
+                store.put_many(first).await.unwrap();
+                assert_eq!(store.find_by_impi(&moved).await.unwrap().unwrap().imsi, numbered_imsi(5));
                 // Every replaced subscriber drops service 002; the last one takes over the
                 // IMPI that subscriber 5 gives up, within the same batch.
                 let mut batch: Vec<Subscriber> = (0..300)
@@ -741,7 +832,6 @@ macro_rules! store_battery {
                         s
                     })
                     .collect();
-                let moved = impi(&numbered_imsi(5), "002");
                 let last = batch.last_mut().unwrap();
                 last.services.get_mut("001").unwrap().impi = moved.clone();
                 store.put_many(batch).await.unwrap();

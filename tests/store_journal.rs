@@ -243,3 +243,115 @@ async fn opens_and_upgrades_a_layout_1_store() {
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(sqn(&store.get(&old.imsi).await.unwrap().unwrap()), 64);
 }
+
+/// The keys of the `impi` tree of the closed store in `dir`.
+fn impi_index(dir: &Path) -> Vec<String> {
+    let db = sled::open(dir).unwrap();
+    db.open_tree("impi")
+        .unwrap()
+        .iter()
+        .map(|kv| String::from_utf8(kv.unwrap().0.to_vec()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn sic_impis_have_no_index_entry_and_are_found_by_their_imsi() {
+    let dir = tempfile::tempdir().unwrap();
+    let nai = "rcs.demo@ims.example.net";
+    let mut demo = demo_subscriber(DEMO_IMSI);
+    demo.services.get_mut("002").unwrap().impi = nai.into();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.create(demo.clone()).await.unwrap();
+        store
+            .put_many(vec![numbered(1), numbered(2)])
+            .await
+            .unwrap();
+    }
+    // Only the provisioned IMPI is in the index.
+    assert_eq!(impi_index(dir.path()), vec![nai.to_owned()]);
+    let store = SledStore::open(dir.path()).unwrap();
+    for sub in [&demo, &numbered(1), &numbered(2)] {
+        for s in sub.services.values() {
+            let found = store.find_by_impi(&s.impi).await.unwrap();
+            assert_eq!(found.as_ref(), Some(sub), "{}", s.impi);
+        }
+    }
+    // A SIC IMPI of a subscriber that does not list it is nobody's.
+    assert_eq!(
+        store.find_by_impi(&impi(DEMO_IMSI, "002")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_by_impi(&impi("460011100699999", "001"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn opens_a_layout_2_store_and_drops_the_index_entries_of_sic_impis() {
+    let dir = tempfile::tempdir().unwrap();
+    let nai = "rcs.demo@ims.example.net";
+    let mut demo = demo_subscriber(DEMO_IMSI);
+    demo.services.get_mut("002").unwrap().impi = nai.into();
+    let old = [demo, numbered(3)];
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(
+                "format",
+                &b"sichss-sled-2 subscribers:IMSI=>[0x01 rev:u64be]json(Subscriber) impi,impu:identity=>IMSI journal"[..],
+            )
+            .unwrap();
+        let (subscribers, impi, impu) = (
+            db.open_tree("subscribers").unwrap(),
+            db.open_tree("impi").unwrap(),
+            db.open_tree("impu").unwrap(),
+        );
+        for sub in &old {
+            let mut value = vec![0x01];
+            value.extend_from_slice(&7u64.to_be_bytes());
+            value.extend_from_slice(&serde_json::to_vec(sub).unwrap());
+            subscribers.insert(sub.imsi.as_bytes(), value).unwrap();
+            for s in sub.services.values() {
+                impi.insert(s.impi.as_bytes(), sub.imsi.as_bytes()).unwrap();
+                for u in &s.impus {
+                    impu.insert(u.as_bytes(), sub.imsi.as_bytes()).unwrap();
+                }
+            }
+        }
+        db.flush().unwrap();
+    }
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for sub in &old {
+            assert_eq!(store.get(&sub.imsi).await.unwrap().as_ref(), Some(sub));
+            for s in sub.services.values() {
+                let found = store.find_by_impi(&s.impi).await.unwrap();
+                assert_eq!(found.as_ref(), Some(sub), "{}", s.impi);
+                for u in &s.impus {
+                    assert_eq!(store.find_by_impu(u).await.unwrap().as_ref(), Some(sub));
+                }
+            }
+        }
+        // The services move on as usual: the SIC IMPI's service is removed.
+        store
+            .update(&old[1].imsi, |s| {
+                s.services.remove("002");
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .find_by_impi(&impi(&old[1].imsi, "002"))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(impi_index(dir.path()), vec![nai.to_owned()]);
+}

@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod secrets;
 pub mod sled;
 mod validate;
+pub(crate) use validate::check_sic_impis;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -578,8 +578,11 @@ impl<S: SubscriberStore> SubscriberStore for EncryptingStore<S> {
     }
 
     async fn put_many(&self, subs: Vec<Subscriber>) -> Result<(), StoreError> {
+        use rayon::prelude::*;
+        // Checked and sealed on both cores: a bulk import's records are independent.
         let sealed = subs
-            .into_iter()
+            .into_par_iter()
+            .with_min_len(64)
             .map(|s| self.seal_new(s))
             .collect::<Result<Vec<_>, _>>()?;
         self.inner.put_many(sealed).await

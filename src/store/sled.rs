@@ -7,7 +7,7 @@
 //! | tree          | key                         | value                                     |
 //! |---------------|-----------------------------|-------------------------------------------|
 //! | `subscribers` | IMSI (UTF-8)                | `0x01`, revision (u64 BE), the [`Subscriber`] as `serde_json` bytes |
-//! | `impi`        | IMPI (normalised, UTF-8)    | IMSI of the subscriber whose service has it |
+//! | `impi`        | IMPI (normalised, UTF-8)    | IMSI of the subscriber whose service has it; no entry for a SIC IMPI, which carries its owner's IMSI |
 //! | `impu`        | IMPU (normalised, UTF-8)    | IMSI of the subscriber listing it          |
 //! | `meta`        | `format`                    | the layout version string [`FORMAT`]       |
 //! | `meta`        | `count`                     | number of subscribers (u64 big-endian), only while closed |
@@ -17,6 +17,14 @@
 //! Beside sled's files, the directory holds the journal: `sichss-journal.<number>` files
 //! (format in `store::journal`). A record's revision is `epoch << 40 | sequence number`,
 //! so revisions rise across restarts; layout 1 records (plain JSON) read as revision 0.
+//!
+//! A SIC IMPI (`<IMSI>@ims.sic<SIC>.…`) carries its subscriber's IMSI: validation refuses
+//! one that carries another IMSI, so it can have no other owner, and
+//! `find_by_impi` reads the record of that IMSI instead of an index entry (the patent's
+//! method: strip the SIC, find the subscriber by its IMSI). Only other IMPIs (provisioned
+//! NAIs, TS 23.003 IMPIs without a SIC) have `impi` entries. This halves the index writes
+//! of a typical subscriber (two SIC IMPIs, two IMPUs), and a bulk import's cost with them.
+//! Opening a layout 1 or 2 store removes the entries layout 3 does not keep.
 //!
 //! Every single-subscriber write changes the three data trees in one sled transaction,
 //! so a crash never leaves a record without its index entries or an index entry without
@@ -100,7 +108,8 @@ use ::sled::{Batch, Db, IVec, Transactional, Tree};
 use tokio::sync::{watch, Mutex, MutexGuard};
 
 use super::journal::{self, JournalFile};
-use super::{Identities, StoreError, StoreStats, Subscriber, SubscriberStore};
+use super::{check_sic_impis, Identities, StoreError, StoreStats, Subscriber, SubscriberStore};
+use crate::identity::{Impi, ImpiKind};
 
 /// Number of per-subscriber write locks (IMSIs are hashed onto them).
 pub const LOCK_SHARDS: usize = 256;
@@ -108,8 +117,12 @@ pub const LOCK_SHARDS: usize = 256;
 /// Layout version written to the `meta` tree; a database with another value (other than
 /// [`FORMAT_1`], which this layout reads as it is and upgrades) is refused.
 pub const FORMAT: &str =
+    "sichss-sled-3 subscribers:IMSI=>[0x01 rev:u64be]json(Subscriber) impi(but own-IMSI SIC IMPIs),impu:identity=>IMSI journal";
+/// Layout 2: as layout 3, with index entries for every IMPI (an upgrade removes those of
+/// SIC IMPIs that carry their owner's IMSI).
+const FORMAT_2: &str =
     "sichss-sled-2 subscribers:IMSI=>[0x01 rev:u64be]json(Subscriber) impi,impu:identity=>IMSI journal";
-/// The previous layout: records without a revision, no journal.
+/// Layout 1: as layout 2, with records without a revision and no journal.
 const FORMAT_1: &str = "sichss-sled-1 subscribers:IMSI=>json(Subscriber) impi,impu:identity=>IMSI";
 /// First octet of a record that carries its revision (a JSON record starts with `{`).
 const REV_TAG: u8 = 0x01;
@@ -285,10 +298,19 @@ impl SledStore {
             .map_err(|e| backend("reading the format marker", e))?
         {
             Some(v) if v.as_ref() == FORMAT.as_bytes() => {}
-            Some(v) if v.as_ref() == FORMAT_1.as_bytes() => {
-                // Records without a revision read as revision 0; nothing else changed.
+            Some(v) if v.as_ref() == FORMAT_1.as_bytes() || v.as_ref() == FORMAT_2.as_bytes() => {
+                // Layout 1 records (without a revision) read as revision 0. Index entries
+                // that layout 3 does not keep are removed before the marker says 3.
+                let removed = drop_own_sic_impi_entries(&impi)?;
+                db.flush()
+                    .map_err(|e| backend("flushing the index upgrade", e))?;
                 meta.insert(FORMAT_KEY, FORMAT.as_bytes())
                     .map_err(|e| backend("writing the format marker", e))?;
+                tracing::info!(
+                    from = %String::from_utf8_lossy(&v),
+                    removed_impi_entries = removed,
+                    "sled store: layout upgraded to 3 (SIC IMPIs found by their IMSI)"
+                );
             }
             Some(v) => {
                 return Err(StoreError::Backend(format!(
@@ -442,7 +464,7 @@ impl SledStore {
     fn old_identities(&self, imsi: &str) -> Result<(bool, Identities), StoreError> {
         match self.read(imsi) {
             Ok(None) => Ok((false, Identities::default())),
-            Ok(Some(old)) => Ok((true, Identities::of(&old))),
+            Ok(Some(old)) => Ok((true, indexed(&old))),
             Err(StoreError::Corrupt { key, reason }) => {
                 tracing::warn!(%key, %reason, "replacing a corrupt subscriber record");
                 let scan = |tree: &Tree, what: &str| -> Result<BTreeSet<String>, StoreError> {
@@ -552,6 +574,18 @@ impl SubscriberStore for SledStore {
     }
 
     async fn find_by_impi_shared(&self, impi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        // A SIC IMPI has no index entry when it carries its owner's IMSI (which validation
+        // makes the only owner it can have): its IMSI names the record.
+        if let Some(imsi) = Impi::parse(impi).ok().and_then(|i| match i.kind() {
+            ImpiKind::Sic { imsi, .. } => Some(imsi.to_string()),
+            _ => None,
+        }) {
+            if let Some(sub) = self.read(&imsi)? {
+                if sub.service_by_impi(impi).is_some() {
+                    return Ok(Some(sub));
+                }
+            }
+        }
         self.find_by(&self.impi, TREE_IMPI, impi, |s| {
             s.service_by_impi(impi).is_some()
         })
@@ -583,7 +617,7 @@ impl SubscriberStore for SledStore {
             imsi: &sub.imsi,
             must_be_new: true,
             old: Identities::default(),
-            new: Some((bytes, Identities::of(&sub))),
+            new: Some((bytes, indexed(&sub))),
         };
         let seq = self.apply(&[change], "creating a subscriber")?;
         self.count.fetch_add(1, Ordering::Relaxed);
@@ -602,7 +636,7 @@ impl SubscriberStore for SledStore {
             imsi: &sub.imsi,
             must_be_new: false,
             old,
-            new: Some((bytes, Identities::of(&sub))),
+            new: Some((bytes, indexed(&sub))),
         };
         let seq = self.apply(&[change], "writing a subscriber")?;
         if !existed {
@@ -642,8 +676,8 @@ impl SubscriberStore for SledStore {
                 ),
             });
         }
-        let (old_ids, new_ids) = (Identities::of(&old), Identities::of(&new));
-        if old_ids == new_ids {
+        // Identities compared in full first (cheap), the indexed ones only for a change.
+        if Identities::of(&old) == Identities::of(&new) {
             if let Some(checkpointer) = &self.checkpointer {
                 // The Cx path: journal the record; sled gets it at the next checkpoint.
                 let payload: Arc<[u8]> = encode(&new)?.into();
@@ -682,11 +716,12 @@ impl SubscriberStore for SledStore {
                 return Ok(out);
             }
         }
+        check_sic_impis(&new)?;
         let change = Change {
             imsi,
             must_be_new: false,
-            old: old_ids,
-            new: Some((encode_value(&new, self.commit.revision())?, new_ids)),
+            old: indexed(&old),
+            new: Some((encode_value(&new, self.commit.revision())?, indexed(&new))),
         };
         let seq = self.apply(&[change], "updating a subscriber")?;
         self.written(imsi, Some(Arc::new(new)));
@@ -769,15 +804,16 @@ impl SubscriberStore for SledStore {
         for (i, s) in subs.iter().enumerate() {
             last.insert(s.imsi.as_str(), i);
         }
-        let subs: Vec<&Subscriber> = subs
+        let latest: Vec<&Subscriber> = subs
             .iter()
             .enumerate()
             .filter(|(i, s)| last.get(s.imsi.as_str()) == Some(i))
             .map(|(_, s)| s)
             .collect();
+        drop(last);
         let mut seq = None;
         let mut result = Ok(());
-        for batch in subs.chunks(PUT_MANY_BATCH) {
+        for batch in latest.chunks(PUT_MANY_BATCH) {
             match self.put_batch(batch).await {
                 Ok(s) => seq = Some(s),
                 Err(e) => {
@@ -786,6 +822,9 @@ impl SubscriberStore for SledStore {
                 }
             }
         }
+        // The records are freed off this task, while the flush runs.
+        drop(latest);
+        rayon::spawn(move || drop(subs));
         if let Some(seq) = seq {
             self.durable(seq).await?;
         }
@@ -820,7 +859,7 @@ impl SledStore {
                     sub.validate()?;
                     Ok(Prepared {
                         bytes: encode(sub)?,
-                        ids: Identities::of(sub),
+                        ids: indexed(sub),
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
@@ -959,12 +998,20 @@ impl SledStore {
             }
             Ok(())
         };
-        // Phase 1: the claims, both index trees at once.
-        let (a, b) = rayon::join(
-            || insert_all(&self.impi, &impi_claim),
-            || insert_all(&self.impu, &impu_claim),
-        );
-        a.and(b)?;
+        // Phase 1: the claims, each half of them (in key order, IMPIs first) on its own
+        // thread.
+        let claims_in_order: Vec<(&Tree, &[u8], &[u8])> = impi_claim
+            .iter()
+            .map(|(k, v)| (&self.impi, *k, *v))
+            .chain(impu_claim.iter().map(|(k, v)| (&self.impu, *k, *v)))
+            .collect();
+        in_halves(&claims_in_order, |part| {
+            for (tree, k, v) in part {
+                tree.insert(*k, *v)
+                    .map_err(|e| backend("writing a batch of subscribers", e))?;
+            }
+            Ok(Vec::<()>::new())
+        })?;
         // Phase 2: the records, each half of the batch on its own thread.
         in_halves(&records, |part| {
             insert_all(&self.subscribers, part).map(|()| Vec::<()>::new())
@@ -1700,9 +1747,9 @@ fn replay(
                 })?;
             match newest.get_mut(&sub.imsi) {
                 Some(e) if e.0 >= rev => {}
-                Some(e) => *e = (rev, payload.to_vec(), Identities::of(&sub)),
+                Some(e) => *e = (rev, payload.to_vec(), indexed(&sub)),
                 None => {
-                    let ids = Identities::of(&sub);
+                    let ids = indexed(&sub);
                     newest.insert(sub.imsi, (rev, payload.to_vec(), ids));
                 }
             }
@@ -1721,7 +1768,7 @@ fn replay(
             continue;
         }
         let value = value_with_rev(&payload, rev);
-        let old_ids = decode(&imsi, &current).map(|cur| Identities::of(&cur));
+        let old_ids = decode(&imsi, &current).map(|cur| indexed(&cur));
         if old_ids.as_ref().is_ok_and(|old| *old == new_ids) {
             batch.insert(imsi.as_bytes(), value);
         } else {
@@ -1747,6 +1794,41 @@ fn replay(
     db.flush()
         .map_err(|e| backend("journal replay: flushing", e))?;
     Ok(written)
+}
+
+/// The identities of `sub` that have index entries: its IMPUs, and its IMPIs except SIC
+/// IMPIs that carry its own IMSI (found by that IMSI, see `find_by_impi_shared`).
+fn indexed(sub: &Subscriber) -> Identities {
+    let mut ids = Identities::of(sub);
+    ids.impis.retain(|impi| !own_sic_impi(&sub.imsi, impi));
+    ids
+}
+
+/// Whether `impi` is a SIC IMPI ([`ImpiKind::Sic`]) carrying `imsi`.
+fn own_sic_impi(imsi: &str, impi: &str) -> bool {
+    impi.strip_prefix(imsi)
+        .is_some_and(|rest| rest.starts_with('@'))
+        && Impi::parse(impi).is_ok_and(|i| matches!(i.kind(), ImpiKind::Sic { .. }))
+}
+
+/// Upgrade to layout 3: removes the `impi` entries of SIC IMPIs that name their own IMSI;
+/// returns how many.
+fn drop_own_sic_impi_entries(impi: &Tree) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    let mut batch = Batch::default();
+    for item in impi.iter() {
+        let (k, v) = item.map_err(|e| backend("upgrading the impi index", e))?;
+        let (Ok(id), Ok(owner)) = (std::str::from_utf8(&k), std::str::from_utf8(&v)) else {
+            continue;
+        };
+        if own_sic_impi(owner, id) {
+            batch.remove(k);
+            removed += 1;
+        }
+    }
+    impi.apply_batch(batch)
+        .map_err(|e| backend("upgrading the impi index", e))?;
+    Ok(removed)
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {

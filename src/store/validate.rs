@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use super::model::{AuthScheme, Service, Subscriber};
 use super::StoreError;
+use crate::identity::{Impi, ImpiKind};
 
 /// Largest SQN plus one: SQN is a 48-bit counter (TS 33.102 §6.3.2).
 const SQN_LIMIT: u64 = 1 << 48;
@@ -95,6 +96,7 @@ impl Subscriber {
         for (sic, service) in &self.services {
             let base = service_path(sic);
             check_service(&base, service)?;
+            check_sic_impi_imsi(&base, service, &self.imsi)?;
             if let Some(first) = impi_owner.insert(service.impi.as_str(), sic.as_str()) {
                 return invalid(
                     format!("{base}.impi"),
@@ -108,6 +110,42 @@ impl Subscriber {
         }
         Ok(())
     }
+}
+
+/// The part of [`Subscriber::validate`] an update that changes identities must pass
+/// (updates are otherwise not validated: the Cx procedures change state, not identities):
+/// every SIC IMPI carries the subscriber's own IMSI.
+///
+/// # Errors
+/// [`StoreError::Invalid`] naming `services.<sic>.impi`.
+pub(crate) fn check_sic_impis(sub: &Subscriber) -> Result<(), StoreError> {
+    for (sic, service) in &sub.services {
+        check_sic_impi_imsi(&service_path(sic), service, &sub.imsi)?;
+    }
+    Ok(())
+}
+
+/// A SIC IMPI carries its subscriber's IMSI (the patent's method: the HSS strips the SIC
+/// and finds the subscriber by that IMSI), so it can belong to no other subscriber; the
+/// sled store relies on this and finds such an IMPI by its IMSI instead of an index entry.
+fn check_sic_impi_imsi(base: &str, service: &Service, imsi: &str) -> Result<(), StoreError> {
+    let Ok(impi) = Impi::parse(&service.impi) else {
+        return Ok(()); // any other NAI: checked by its owner's uniqueness in the store
+    };
+    if let ImpiKind::Sic { imsi: carried, .. } = impi.kind() {
+        if carried.as_str() != imsi {
+            return invalid(
+                format!("{base}.impi"),
+                format!(
+                    "{} carries IMSI {carried}, but this subscriber's IMSI is {imsi}; a SIC \
+                     IMPI is derived from its own subscriber's IMSI (e.g. {imsi}@{})",
+                    service.impi,
+                    impi.domain(),
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `services.<sic>`, with the plain (SIC-less) service shown as `services.""`.

@@ -50,7 +50,7 @@ use tokio_postgres::NoTls;
 pub use location::PgLocation;
 pub use migrate::{migrate, MigrateReport};
 
-use super::{Identities, StoreError, StoreStats, Subscriber, SubscriberStore};
+use super::{check_sic_impis, Identities, StoreError, StoreStats, Subscriber, SubscriberStore};
 
 /// Default number of pooled connections of one store.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -517,6 +517,7 @@ impl SubscriberStore for PgStore {
                 .doing("updating a subscriber")?;
             let (old_ids, new_ids) = (Identities::of(&old), Identities::of(&new));
             if old_ids != new_ids {
+                check_sic_impis(&new)?;
                 reindex(&tx, imsi, Some(&old_ids), &new_ids).await?;
             }
             tx.commit().await.doing("committing an update")?;
