@@ -129,6 +129,11 @@ pub(crate) fn check_sic_impis(sub: &Subscriber) -> Result<(), StoreError> {
 /// and finds the subscriber by that IMSI), so it can belong to no other subscriber; the
 /// sled store relies on this and finds such an IMPI by its IMSI instead of an index entry.
 fn check_sic_impi_imsi(base: &str, service: &Service, imsi: &str) -> Result<(), StoreError> {
+    // Only an all-digit user part can make a SIC IMPI (Impi::parse, rule 2).
+    let user = service.impi.split('@').next().unwrap_or_default();
+    if user.is_empty() || !user.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
     let Ok(impi) = Impi::parse(&service.impi) else {
         return Ok(()); // any other NAI: checked by its owner's uniqueness in the store
     };
