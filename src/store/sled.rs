@@ -130,6 +130,9 @@ const REV_TAG: u8 = 0x01;
 /// `epoch`, bumped durably at every open) keeps revisions rising across restarts.
 const REV_EPOCH_SHIFT: u32 = 40;
 
+/// Scheduling priority (nice value) of the checkpoint thread.
+const CHECKPOINT_NICE: i32 = 19;
+
 /// Subscribers written per batch by [`SubscriberStore::put_many`].
 const PUT_MANY_BATCH: usize = 1024;
 
@@ -1591,6 +1594,12 @@ impl Checkpointer {
         let spawned = std::thread::Builder::new()
             .name("sichss-checkpoint".to_owned())
             .spawn(move || {
+                // Behind the requests: the scheduler runs this thread when a core is free
+                // (nice 19); the journal already holds every change it writes.
+                let _ = rustix::process::setpriority_process(
+                    Some(rustix::thread::gettid()),
+                    CHECKPOINT_NICE,
+                );
                 if let Err(e) = this.run() {
                     tracing::error!(error = %e, "sled store: checkpoint failed; the journal keeps every change, next attempt at the next trigger");
                 }
