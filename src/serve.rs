@@ -435,7 +435,20 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     if args.demo {
         provision_demo(store.as_ref()).await?;
     }
-    let subscribers = store.count().await.unwrap_or(0);
+    // Known at once after a clean stop; after a crash the sled store counts its records in
+    // the background (Cx requests are served meanwhile), and the count is logged then.
+    let subscribers = match futures_util::FutureExt::now_or_never(store.count()) {
+        Some(n) => n.unwrap_or(0).to_string(),
+        None => {
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Ok(n) = store.count().await {
+                    tracing::info!(subscribers = n, "subscribers counted");
+                }
+            });
+            "counting".to_owned()
+        }
+    };
 
     let cx = CxApp::new(store.clone(), cfg.cx_config());
     let metrics = Arc::new(crate::api::metrics::Metrics::default());

@@ -355,3 +355,40 @@ async fn opens_a_layout_2_store_and_drops_the_index_entries_of_sic_impis() {
     }
     assert_eq!(impi_index(dir.path()), vec![nai.to_owned()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_the_count_is_recounted_and_writes_meanwhile_are_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .put_many((0..3000).map(numbered).collect())
+            .await
+            .unwrap();
+        store.abandon();
+    }
+    // The records are counted in the background while these writes run.
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let mut writes = Vec::new();
+    for n in 3000..3010 {
+        let s = Arc::clone(&store);
+        writes.push(tokio::spawn(async move { s.create(numbered(n)).await }));
+    }
+    for n in 0..4 {
+        let s = Arc::clone(&store);
+        writes.push(tokio::spawn(async move {
+            s.delete(&numbered_imsi(n))
+                .await
+                .map(|old| assert!(old.is_some()))
+        }));
+    }
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(store.count().await.unwrap(), 3006);
+    assert_eq!(everything(&store).await.len(), 3006);
+    // A clean close leaves the count; the next open knows it at once.
+    drop(Arc::into_inner(store).unwrap());
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.count().await.unwrap(), 3006);
+}

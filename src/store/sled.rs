@@ -130,9 +130,6 @@ const REV_TAG: u8 = 0x01;
 /// `epoch`, bumped durably at every open) keeps revisions rising across restarts.
 const REV_EPOCH_SHIFT: u32 = 40;
 
-/// Scheduling priority (nice value) of the checkpoint thread.
-const CHECKPOINT_NICE: i32 = 19;
-
 /// Subscribers written per batch by [`SubscriberStore::put_many`].
 const PUT_MANY_BATCH: usize = 1024;
 
@@ -202,8 +199,8 @@ pub struct SledStore {
     locks: Box<[Mutex<u64>]>,
     commit: Arc<GroupCommit>,
     meta: Tree,
-    /// Number of subscribers (maintained by the writers, under the subscriber locks).
-    count: AtomicU64,
+    /// Number of subscribers; see [`Count`].
+    count: Arc<Count>,
     /// Decoded records, per lock shard; see [`RecordCache`].
     cache: RecordCache,
     /// Bulk writes (which check identity ownership outside a sled transaction) hold it
@@ -334,13 +331,15 @@ impl SledStore {
         let stored = meta
             .remove(COUNT_KEY)
             .map_err(|e| backend("reading the subscriber count", e))?;
+        // Without it, the records are counted in the background once the store is open
+        // (a full scan: about a second for a million subscribers).
         let count = match stored.as_deref().and_then(|v| <[u8; 8]>::try_from(v).ok()) {
             Some(v) => {
                 db.flush()
                     .map_err(|e| backend("flushing the subscriber count", e))?;
-                u64::from_be_bytes(v)
+                Some(u64::from_be_bytes(v))
             }
-            None => subscribers.len() as u64,
+            None => None,
         };
         // A new epoch of revisions, durable before any write of this session.
         let epoch = meta
@@ -395,7 +394,7 @@ impl SledStore {
             commit: Arc::clone(&commit),
         });
         let locks = (0..LOCK_SHARDS).map(|_| Mutex::new(0)).collect();
-        Ok(SledStore {
+        let store = SledStore {
             db,
             subscribers,
             impi,
@@ -403,14 +402,51 @@ impl SledStore {
             locks,
             commit,
             meta,
-            count: AtomicU64::new(count),
+            count: Arc::new(Count {
+                n: AtomicU64::new(count.unwrap_or(0)),
+                known: watch::channel(count.is_some()).0,
+            }),
             cache: RecordCache::new(options.cache_subscribers),
             claims: RwLock::new(()),
             overlay,
             checkpointer,
             options,
             close_cleanly: true,
-        })
+        };
+        if count.is_none() {
+            store.recount();
+        }
+        Ok(store)
+    }
+
+    /// Counts the records on a thread of its own, holding `direct` exclusively so that no
+    /// create or delete happens during the scan (each adjusts the count while holding it
+    /// shared); [`SubscriberStore::count`] waits for the result. Counts here if no thread
+    /// can be started.
+    fn recount(&self) {
+        let (overlay, subscribers, count) = (
+            Arc::clone(&self.overlay),
+            self.subscribers.clone(),
+            Arc::clone(&self.count),
+        );
+        let scan = move || {
+            let _direct = unpoison(overlay.direct.write());
+            let started = std::time::Instant::now();
+            let n = subscribers.len() as u64;
+            count.n.store(n, Ordering::SeqCst);
+            count.known.send_replace(true);
+            tracing::info!(
+                subscribers = n,
+                ms = started.elapsed().as_millis() as u64,
+                "sled store: subscribers counted (the store was not closed cleanly)"
+            );
+        };
+        let spawned = std::thread::Builder::new()
+            .name("sichss-recount".to_owned())
+            .spawn(scan.clone());
+        if spawned.is_err() {
+            scan();
+        }
     }
 
     /// Drops the store without its closing checkpoint and without leaving the subscriber
@@ -494,7 +530,9 @@ impl SledStore {
 
     /// Applies `changes` in one sled transaction and returns the group-commit sequence
     /// number to wait for.
-    fn apply(&self, changes: &[Change<'_>], what: &str) -> Result<u64, StoreError> {
+    /// Applies `changes` in one sled transaction and adds `added` to the subscriber count
+    /// (while `direct` is held, see [`Count`]); returns the sequence number to wait for.
+    fn apply(&self, changes: &[Change<'_>], added: i64, what: &str) -> Result<u64, StoreError> {
         let _claims = changes
             .iter()
             .any(Change::claims)
@@ -514,6 +552,7 @@ impl SledStore {
         for c in changes {
             self.overlay.forget(Self::shard(c.imsi), c.imsi);
         }
+        self.count.add(added);
         Ok(self.commit.applied(changes.len() as u64))
     }
 
@@ -622,8 +661,7 @@ impl SubscriberStore for SledStore {
             old: Identities::default(),
             new: Some((bytes, indexed(&sub))),
         };
-        let seq = self.apply(&[change], "creating a subscriber")?;
-        self.count.fetch_add(1, Ordering::Relaxed);
+        let seq = self.apply(&[change], 1, "creating a subscriber")?;
         self.written(&sub.imsi, None);
         *guard = seq;
         drop(guard);
@@ -641,10 +679,7 @@ impl SubscriberStore for SledStore {
             old,
             new: Some((bytes, indexed(&sub))),
         };
-        let seq = self.apply(&[change], "writing a subscriber")?;
-        if !existed {
-            self.count.fetch_add(1, Ordering::Relaxed);
-        }
+        let seq = self.apply(&[change], i64::from(!existed), "writing a subscriber")?;
         self.written(&sub.imsi, None);
         *guard = seq;
         drop(guard);
@@ -726,7 +761,7 @@ impl SubscriberStore for SledStore {
             old: indexed(&old),
             new: Some((encode_value(&new, self.commit.revision())?, indexed(&new))),
         };
-        let seq = self.apply(&[change], "updating a subscriber")?;
+        let seq = self.apply(&[change], 0, "updating a subscriber")?;
         self.written(imsi, Some(Arc::new(new)));
         *guard = seq;
         drop(guard);
@@ -751,8 +786,7 @@ impl SubscriberStore for SledStore {
             old: ids,
             new: None,
         };
-        let seq = self.apply(&[change], "deleting a subscriber")?;
-        self.count.fetch_sub(1, Ordering::Relaxed);
+        let seq = self.apply(&[change], -1, "deleting a subscriber")?;
         self.written(imsi, None);
         *guard = seq;
         drop(guard);
@@ -782,7 +816,10 @@ impl SubscriberStore for SledStore {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        Ok(self.count.load(Ordering::Relaxed))
+        let mut known = self.count.known.subscribe();
+        // The sender lives in `self.count`, so the channel stays open.
+        let _ = known.wait_for(|k| *k).await;
+        Ok(self.count.n.load(Ordering::SeqCst))
     }
 
     fn stats(&self) -> StoreStats {
@@ -1025,10 +1062,10 @@ impl SledStore {
         for sub in batch {
             self.overlay.forget(Self::shard(&sub.imsi), &sub.imsi);
         }
+        self.count.add(new_ones as i64);
         drop(direct);
         drop(claims);
         let seq = self.commit.applied(batch.len() as u64);
-        self.count.fetch_add(new_ones, Ordering::Relaxed);
         for sub in batch {
             self.written(&sub.imsi, None);
         }
@@ -1079,9 +1116,31 @@ impl Drop for SledStore {
                 tracing::warn!(error = %e, "sled store: closing checkpoint failed; the journal is replayed at the next open");
             }
         }
-        let count = self.count.load(Ordering::SeqCst).to_be_bytes();
+        if !*self.count.known.borrow() {
+            return; // still being counted: the next open counts again
+        }
+        let count = self.count.n.load(Ordering::SeqCst).to_be_bytes();
         if self.meta.insert(COUNT_KEY, &count[..]).is_ok() && self.db.flush().is_err() {
             let _ = self.meta.remove(COUNT_KEY);
+        }
+    }
+}
+
+/// The number of subscribers. Writers that create or remove subscribers adjust it while
+/// holding the overlay's `direct` lock shared; after an unclean stop the records are
+/// counted again on a thread that holds it exclusively, and readers of the count wait
+/// for `known`.
+struct Count {
+    n: AtomicU64,
+    known: watch::Sender<bool>,
+}
+
+impl Count {
+    fn add(&self, added: i64) {
+        if added >= 0 {
+            self.n.fetch_add(added as u64, Ordering::SeqCst);
+        } else {
+            self.n.fetch_sub(added.unsigned_abs(), Ordering::SeqCst);
         }
     }
 }
@@ -1594,12 +1653,6 @@ impl Checkpointer {
         let spawned = std::thread::Builder::new()
             .name("sichss-checkpoint".to_owned())
             .spawn(move || {
-                // Behind the requests: the scheduler runs this thread when a core is free
-                // (nice 19); the journal already holds every change it writes.
-                let _ = rustix::process::setpriority_process(
-                    Some(rustix::thread::gettid()),
-                    CHECKPOINT_NICE,
-                );
                 if let Err(e) = this.run() {
                     tracing::error!(error = %e, "sled store: checkpoint failed; the journal keeps every change, next attempt at the next trigger");
                 }
