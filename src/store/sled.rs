@@ -293,6 +293,8 @@ impl SledStore {
         let impi = tree(TREE_IMPI)?;
         let impu = tree(TREE_IMPU)?;
         let meta = tree(TREE_META)?;
+        // A new store (no format marker yet) has no subscribers to count.
+        let mut fresh = false;
         match meta
             .get(FORMAT_KEY)
             .map_err(|e| backend("reading the format marker", e))?
@@ -324,6 +326,7 @@ impl SledStore {
                     .map_err(|e| backend("writing the format marker", e))?;
                 db.flush()
                     .map_err(|e| backend("flushing the format marker", e))?;
+                fresh = true;
             }
         }
         // The count left by a clean close; taken away (durably) so that a crash before
@@ -339,6 +342,7 @@ impl SledStore {
                     .map_err(|e| backend("flushing the subscriber count", e))?;
                 Some(u64::from_be_bytes(v))
             }
+            None if fresh && subscribers.is_empty() => Some(0),
             None => None,
         };
         // A new epoch of revisions, durable before any write of this session.
