@@ -115,7 +115,7 @@ use crate::identity::{Impi, ImpiKind};
 pub const LOCK_SHARDS: usize = 256;
 
 /// Layout version written to the `meta` tree; a database with another value (other than
-/// [`FORMAT_1`], which this layout reads as it is and upgrades) is refused.
+/// [`FORMAT_1`] and [`FORMAT_2`], which are upgraded at open) is refused.
 pub const FORMAT: &str =
     "sichss-sled-3 subscribers:IMSI=>[0x01 rev:u64be]json(Subscriber) impi(but own-IMSI SIC IMPIs),impu:identity=>IMSI journal";
 /// Layout 2: as layout 3, with index entries for every IMPI (an upgrade removes those of
@@ -532,8 +532,6 @@ impl SledStore {
         }
     }
 
-    /// Applies `changes` in one sled transaction and returns the group-commit sequence
-    /// number to wait for.
     /// Applies `changes` in one sled transaction and adds `added` to the subscriber count
     /// (while `direct` is held, see [`Count`]); returns the sequence number to wait for.
     fn apply(&self, changes: &[Change<'_>], added: i64, what: &str) -> Result<u64, StoreError> {
@@ -719,7 +717,8 @@ impl SubscriberStore for SledStore {
             });
         }
         // Identities compared in full first (cheap), the indexed ones only for a change.
-        if Identities::of(&old) == Identities::of(&new) {
+        let same_identities = Identities::of(&old) == Identities::of(&new);
+        if same_identities {
             if let Some(checkpointer) = &self.checkpointer {
                 // The Cx path: journal the record; sled gets it at the next checkpoint.
                 let payload: Arc<[u8]> = encode(&new)?.into();
@@ -758,7 +757,9 @@ impl SubscriberStore for SledStore {
                 return Ok(out);
             }
         }
-        check_sic_impis(&new)?;
+        if !same_identities {
+            check_sic_impis(&new)?;
+        }
         let change = Change {
             imsi,
             must_be_new: false,
