@@ -346,6 +346,22 @@ macro_rules! store_battery {
             }
 
             #[tokio::test]
+            async fn contains_many_answers_for_each_imsi_in_order() {
+                let store = $ctor;
+                store.put_many((0..200).map(numbered).collect()).await.unwrap();
+                let mut asked: Vec<String> = (150..250).map(numbered_imsi).collect();
+                asked.push(numbered_imsi(7));
+                asked.push(numbered_imsi(7));
+                asked.push("460011100699999".to_owned());
+                let refs: Vec<&str> = asked.iter().map(String::as_str).collect();
+                let found = store.contains_many(&refs).await.unwrap();
+                let mut expected: Vec<bool> = (150..250).map(|n| n < 200).collect();
+                expected.extend([true, true, false]);
+                assert_eq!(found, expected);
+                assert_eq!(store.contains_many(&[]).await.unwrap(), Vec::<bool>::new());
+            }
+
+            #[tokio::test]
             async fn a_sic_impi_carrying_another_imsi_is_refused_naming_the_field() {
                 let store = $ctor;
                 store.create(demo_subscriber(DEMO_IMSI)).await.unwrap();

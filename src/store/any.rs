@@ -176,6 +176,10 @@ impl SubscriberStore for AnyStore {
         dispatch!(self, s => s.contains(imsi).await)
     }
 
+    async fn contains_many(&self, imsis: &[&str]) -> Result<Vec<bool>, StoreError> {
+        dispatch!(self, s => s.contains_many(imsis).await)
+    }
+
     async fn put_many(&self, subs: Vec<Subscriber>) -> Result<(), StoreError> {
         dispatch!(self, s => s.put_many(subs).await)
     }

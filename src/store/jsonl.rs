@@ -127,32 +127,30 @@ pub async fn import_jsonl<S: SubscriberStore, R: BufRead>(
             }
         }
         let full = batch.lines.len() >= IMPORT_BATCH;
-        let parsed = batch.parse();
-        for (i, result) in parsed.into_iter().enumerate() {
-            let (line, _, ref range) = batch.lines[i];
-            let sub = match result {
-                Ok(sub) => sub,
+        // The lines before the first that does not parse are written in any case.
+        let mut bad = None;
+        for (i, result) in batch.parse().into_iter().enumerate() {
+            match result {
+                Ok(sub) => batch.subs.push(sub),
                 Err(error) => {
-                    let text = batch.text[range.clone()].to_owned();
-                    batch.lines.truncate(i);
-                    batch.write(store, &mut report).await?;
-                    let at_object_end = error.to_string().starts_with("missing field");
-                    let path = json_path_at(&text, error.column(), at_object_end);
-                    return Err(ImportError {
-                        line,
-                        kind: ImportErrorKind::Parse { path, error },
-                        imported_before: report,
-                    });
+                    bad = Some((i, error));
+                    break;
                 }
-            };
-            let existed = !batch.imsis.insert(sub.imsi.clone())
-                || store.contains(&sub.imsi).await.map_err(|e| ImportError {
-                    line,
-                    kind: ImportErrorKind::Store(e),
-                    imported_before: report,
-                })?;
-            batch.lines[i].1 = existed;
-            batch.subs.push(sub);
+            }
+        }
+        batch.mark_replaced(store, report).await?;
+        if let Some((i, error)) = bad {
+            let (line, _, ref range) = batch.lines[i];
+            let text = batch.text[range.clone()].to_owned();
+            batch.lines.truncate(i);
+            batch.write(store, &mut report).await?;
+            let at_object_end = error.to_string().starts_with("missing field");
+            let path = json_path_at(&text, error.column(), at_object_end);
+            return Err(ImportError {
+                line,
+                kind: ImportErrorKind::Parse { path, error },
+                imported_before: report,
+            });
         }
         batch.write(store, &mut report).await?;
         if let Some((line, e)) = read_error {
@@ -180,8 +178,6 @@ struct Batch {
     /// The subscribers of `lines`, in input order, once parsed (handed to `put_many`
     /// without a copy).
     subs: Vec<Subscriber>,
-    /// IMSIs of `subs`.
-    imsis: HashSet<String>,
 }
 
 impl Batch {
@@ -204,6 +200,26 @@ impl Batch {
             .collect()
     }
 
+    /// Marks the lines of `subs` whose subscriber replaces one: its IMSI was on an earlier
+    /// line of the batch, or the store has it (asked once for the whole batch).
+    async fn mark_replaced<S: SubscriberStore>(
+        &mut self,
+        store: &S,
+        report: ImportReport,
+    ) -> Result<(), ImportError> {
+        let imsis: Vec<&str> = self.subs.iter().map(|s| s.imsi.as_str()).collect();
+        let stored = store.contains_many(&imsis).await.map_err(|e| ImportError {
+            line: self.lines.first().map_or(0, |l| l.0),
+            kind: ImportErrorKind::Store(e),
+            imported_before: report,
+        })?;
+        let mut seen = HashSet::with_capacity(imsis.len());
+        for (i, imsi) in imsis.iter().enumerate() {
+            self.lines[i].1 = !seen.insert(*imsi) || stored[i];
+        }
+        Ok(())
+    }
+
     /// Writes the parsed subscribers (the first `subs.len()` lines) with one `put_many`;
     /// if that fails, writes them again line by line (put is idempotent) to name the line
     /// at fault. Empties the batch.
@@ -215,7 +231,6 @@ impl Batch {
         let subs = std::mem::take(&mut self.subs);
         let mut lines = std::mem::take(&mut self.lines);
         let text = std::mem::take(&mut self.text);
-        self.imsis.clear();
         lines.truncate(subs.len());
         if subs.is_empty() {
             return Ok(());

@@ -201,6 +201,22 @@ pub trait SubscriberStore: Send + Sync + 'static {
         async move { Ok(self.get(imsi).await?.is_some()) }
     }
 
+    /// For each of `imsis`, whether a subscriber has it (a bulk import's count of replaced
+    /// subscribers). The default asks [`contains`](Self::contains) for each; backends
+    /// override it to ask once.
+    fn contains_many(
+        &self,
+        imsis: &[&str],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(imsis.len());
+            for imsi in imsis {
+                out.push(self.contains(imsi).await?);
+            }
+            Ok(out)
+        }
+    }
+
     /// Inserts or replaces many subscribers (bulk import), each exactly as [`put`] would;
     /// durable on return. A failure (invalid record, identity conflict) leaves every
     /// subscriber either fully written or untouched, but records before the failing one may

@@ -579,6 +579,10 @@ impl<S: SubscriberStore> SubscriberStore for EncryptingStore<S> {
         self.inner.contains(imsi).await
     }
 
+    async fn contains_many(&self, imsis: &[&str]) -> Result<Vec<bool>, StoreError> {
+        self.inner.contains_many(imsis).await
+    }
+
     async fn put_many(&self, subs: Vec<Subscriber>) -> Result<(), StoreError> {
         use rayon::prelude::*;
         // Checked and sealed on both cores: a bulk import's records are independent.

@@ -840,6 +840,18 @@ impl SubscriberStore for SledStore {
             .map_err(|e| backend(&format!("reading subscriber {imsi}"), e))
     }
 
+    async fn contains_many(&self, imsis: &[&str]) -> Result<Vec<bool>, StoreError> {
+        in_halves(imsis, |part| {
+            part.iter()
+                .map(|imsi| {
+                    self.subscribers
+                        .contains_key(imsi)
+                        .map_err(|e| backend(&format!("reading subscriber {imsi}"), e))
+                })
+                .collect()
+        })
+    }
+
     /// Writes in batches of up to 1024 subscribers and waits for one flush at the end.
     /// Later duplicates of an IMSI in `subs` win. On failure, the batches before the failing
     /// one are written (and durable); the failing batch is not.

@@ -609,6 +609,20 @@ impl SubscriberStore for PgStore {
             .is_some())
     }
 
+    async fn contains_many(&self, imsis: &[&str]) -> Result<Vec<bool>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT imsi FROM subscribers WHERE imsi = ANY($1)")
+            .await
+            .map_err(|e| backend("reading subscribers", e))?;
+        let rows = client
+            .query(&stmt, &[&imsis])
+            .await
+            .map_err(|e| backend("reading subscribers", e))?;
+        let found: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(imsis.iter().map(|i| found.contains(*i)).collect())
+    }
+
     /// Writes in transactions of up to 1000 subscribers (in IMSI order, so concurrent
     /// imports lock rows in the same order). Later duplicates of an IMSI win. On failure
     /// the batches before the failing one are committed; the failing one is not.
