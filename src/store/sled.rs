@@ -1992,6 +1992,13 @@ fn value_json(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     }
 }
 
+/// The JSON of a raw value of the `subscribers` tree, whatever its layout: for tests that
+/// inspect the files (that no plaintext secret is at rest, for one).
+#[doc(hidden)]
+pub fn record_json(value: &[u8]) -> Result<Vec<u8>, String> {
+    value_json(value).map(std::borrow::Cow::into_owned)
+}
+
 fn decode(imsi: &str, bytes: &[u8]) -> Result<Subscriber, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         key: format!("{TREE_SUBSCRIBERS}/{imsi}"),
