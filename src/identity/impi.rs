@@ -200,6 +200,18 @@ impl Impi {
         &self.full
     }
 
+    /// `s` parsed, if it is a SIC IMPI ([`ImpiKind::Sic`]); `None` for anything else,
+    /// decided without parsing when the user part is not all digits (rule 2).
+    pub fn parse_sic(s: &str) -> Option<Self> {
+        let user = s.split('@').next().unwrap_or_default();
+        if user.is_empty() || !user.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Self::parse(s)
+            .ok()
+            .filter(|i| matches!(i.kind, ImpiKind::Sic { .. }))
+    }
+
     /// What the identity is: SIC-carrying, plain IMSI-derived, or other.
     pub fn kind(&self) -> &ImpiKind {
         &self.kind

@@ -968,3 +968,20 @@ fn orders_and_compares_by_normalised_text() {
     );
     assert!(Impu::parse("sip:a@x").unwrap() < Impu::parse("tel:+1").unwrap());
 }
+
+#[test]
+fn parse_sic_accepts_only_sic_impis() {
+    let sic = Impi::parse_sic("460011100612345@ims.sic002.mnc001.mcc460.3gppnetwork.org").unwrap();
+    assert_eq!(sic.imsi().unwrap().as_str(), "460011100612345");
+    assert_eq!(sic.sic().unwrap().as_str(), "002");
+    for other in [
+        "460011100612345@ims.mnc001.mcc460.3gppnetwork.org", // TS 23.003, no SIC
+        "alice@ims.sic001.mnc001.mcc460.3gppnetwork.org",    // not an IMSI user part
+        "460011100612345@ims.sic01.mnc001.mcc460.3gppnetwork.org", // malformed SIC
+        "@ims.sic001.mnc001.mcc460.3gppnetwork.org",
+        "no-at-sign",
+        "",
+    ] {
+        assert!(Impi::parse_sic(other).is_none(), "{other}");
+    }
+}

@@ -114,13 +114,13 @@ use tokio::sync::{watch, Mutex, MutexGuard};
 
 use super::journal::{self, JournalFile};
 use super::{check_sic_impis, Identities, StoreError, StoreStats, Subscriber, SubscriberStore};
-use crate::identity::{Impi, ImpiKind};
+use crate::identity::Impi;
 
 /// Number of per-subscriber write locks (IMSIs are hashed onto them).
 pub const LOCK_SHARDS: usize = 256;
 
 /// Layout version written to the `meta` tree; a database with another value (other than
-/// [`FORMAT_1`], [`FORMAT_2`] and [`FORMAT_3`], which are upgraded at open) is refused.
+/// `FORMAT_1`, `FORMAT_2` and `FORMAT_3`, which are upgraded at open) is refused.
 pub const FORMAT: &str =
     "sichss-sled-4 subscribers:IMSI=>[0x02 rev:u64be]lz4(json(Subscriber)) impi(but own-IMSI SIC IMPIs),impu:identity=>IMSI journal";
 /// Layout 3: as layout 4, with the records' JSON uncompressed (`0x01` records, which
@@ -640,10 +640,7 @@ impl SubscriberStore for SledStore {
     async fn find_by_impi_shared(&self, impi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
         // A SIC IMPI has no index entry when it carries its owner's IMSI (which validation
         // makes the only owner it can have): its IMSI names the record.
-        if let Some(imsi) = Impi::parse(impi).ok().and_then(|i| match i.kind() {
-            ImpiKind::Sic { imsi, .. } => Some(imsi.to_string()),
-            _ => None,
-        }) {
+        if let Some(imsi) = Impi::parse_sic(impi).and_then(|i| i.imsi().map(ToString::to_string)) {
             if let Some(sub) = self.read(&imsi)? {
                 if sub.service_by_impi(impi).is_some() {
                     return Ok(Some(sub));
@@ -1903,11 +1900,11 @@ fn indexed(sub: &Subscriber) -> Identities {
     ids
 }
 
-/// Whether `impi` is a SIC IMPI ([`ImpiKind::Sic`]) carrying `imsi`.
+/// Whether `impi` is a SIC IMPI ([`crate::identity::ImpiKind::Sic`]) carrying `imsi`.
 fn own_sic_impi(imsi: &str, impi: &str) -> bool {
     impi.strip_prefix(imsi)
         .is_some_and(|rest| rest.starts_with('@'))
-        && Impi::parse(impi).is_ok_and(|i| matches!(i.kind(), ImpiKind::Sic { .. }))
+        && Impi::parse_sic(impi).is_some()
 }
 
 /// Upgrade from layout 1 or 2: removes the `impi` entries of SIC IMPIs that name their own IMSI;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::model::{AuthScheme, Service, Subscriber};
 use super::StoreError;
-use crate::identity::{Impi, ImpiKind};
+use crate::identity::Impi;
 
 /// Largest SQN plus one: SQN is a 48-bit counter (TS 33.102 §6.3.2).
 const SQN_LIMIT: u64 = 1 << 48;
@@ -129,15 +129,11 @@ pub(crate) fn check_sic_impis(sub: &Subscriber) -> Result<(), StoreError> {
 /// and finds the subscriber by that IMSI), so it can belong to no other subscriber; the
 /// sled store relies on this and finds such an IMPI by its IMSI instead of an index entry.
 fn check_sic_impi_imsi(base: &str, service: &Service, imsi: &str) -> Result<(), StoreError> {
-    // Only an all-digit user part can make a SIC IMPI (Impi::parse, rule 2).
-    let user = service.impi.split('@').next().unwrap_or_default();
-    if user.is_empty() || !user.bytes().all(|b| b.is_ascii_digit()) {
+    // Any other IMPI is checked by its owner's uniqueness in the store.
+    let Some(impi) = Impi::parse_sic(&service.impi) else {
         return Ok(());
-    }
-    let Ok(impi) = Impi::parse(&service.impi) else {
-        return Ok(()); // any other NAI: checked by its owner's uniqueness in the store
     };
-    if let ImpiKind::Sic { imsi: carried, .. } = impi.kind() {
+    if let Some(carried) = impi.imsi() {
         if carried.as_str() != imsi {
             return invalid(
                 format!("{base}.impi"),
