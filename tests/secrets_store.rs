@@ -171,6 +171,44 @@ async fn writes_accept_ciphertext_of_this_key_only() {
 }
 
 #[tokio::test]
+async fn an_update_writing_ciphertext_without_a_key_is_refused_and_writes_nothing() {
+    let s1 = store(Some(key(1)));
+    s1.create(demo::subscriber_a()).await.unwrap();
+    let sealed_k = s1
+        .list_stored(None, 1)
+        .await
+        .unwrap()
+        .remove(0)
+        .aka
+        .unwrap()
+        .k;
+
+    let s = store(None);
+    s.create(demo::subscriber_a()).await.unwrap();
+    let changes = s.stats().flushed_changes;
+    let e = s
+        .update(demo::IMSI_A, |sub| {
+            sub.barred = true;
+            sub.aka.as_mut().unwrap().k = sealed_k.clone();
+        })
+        .await
+        .unwrap_err();
+    match e {
+        StoreError::Invalid { field, problem } => {
+            assert_eq!(field, "aka.k");
+            assert!(problem.contains("no secrets key"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.stats().flushed_changes, changes, "nothing written");
+    assert_eq!(
+        s.get(demo::IMSI_A).await.unwrap().unwrap(),
+        demo::subscriber_a(),
+        "neither the barring nor the K of the refused update is kept"
+    );
+}
+
+#[tokio::test]
 async fn a_wrong_or_missing_key_is_found_at_start_and_on_read() {
     let dir = tempfile::tempdir().unwrap();
     {

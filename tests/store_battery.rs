@@ -219,6 +219,32 @@ macro_rules! store_battery {
             }
 
             #[tokio::test]
+            async fn an_update_its_closure_refuses_writes_nothing_of_what_it_changed() {
+                let store = $ctor;
+                let demo = demo_subscriber(DEMO_IMSI);
+                store.create(demo.clone()).await.unwrap();
+                let before = store.stats();
+                let e = store
+                    .try_update(DEMO_IMSI, |s| -> Result<(), StoreError> {
+                        s.barred = true;
+                        s.aka.as_mut().unwrap().sqn += 32;
+                        s.services.values_mut().next().unwrap().name = "changed".into();
+                        Err(StoreError::Invalid {
+                            field: "barred".into(),
+                            problem: "refused by the caller".into(),
+                        })
+                    })
+                    .await
+                    .unwrap_err();
+                assert_eq!(field_of(e), "barred");
+                assert_eq!(store.stats(), before, "a refused update must not write");
+                assert_eq!(store.get(DEMO_IMSI).await.unwrap(), Some(demo.clone()));
+                // The next update starts from the stored record, not the refused one.
+                let sqn_seen = store.update(DEMO_IMSI, |s| sqn(s)).await.unwrap();
+                assert_eq!(sqn_seen, sqn(&demo));
+            }
+
+            #[tokio::test]
             async fn update_reindexes_added_and_removed_services() {
                 let store = $ctor;
                 store.create(demo_subscriber(DEMO_IMSI)).await.unwrap();

@@ -148,12 +148,12 @@ impl SubscriberStore for AnyStore {
         dispatch!(self, s => s.put(sub).await)
     }
 
-    async fn update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
+    async fn try_update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut Subscriber) -> T + Send,
+        F: FnOnce(&mut Subscriber) -> Result<T, StoreError> + Send,
         T: Send,
     {
-        dispatch!(self, s => s.update(imsi, f).await)
+        dispatch!(self, s => s.try_update(imsi, f).await)
     }
 
     async fn delete(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {

@@ -137,6 +137,22 @@ pub trait SubscriberStore: Send + Sync + 'static {
     fn update<T, F>(&self, imsi: &str, f: F) -> impl Future<Output = Result<T, StoreError>> + Send
     where
         F: FnOnce(&mut Subscriber) -> T + Send,
+        T: Send,
+    {
+        self.try_update(imsi, |sub| Ok(f(sub)))
+    }
+
+    /// Like [`update`](SubscriberStore::update) for an `f` that may refuse: when it returns
+    /// an error nothing is written (whatever it changed is dropped) and the error is returned.
+    /// The backend hands `f` its own working copy, so a wrapper (such as the secrets layer)
+    /// needs no copy of its own.
+    fn try_update<T, F>(
+        &self,
+        imsi: &str,
+        f: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        F: FnOnce(&mut Subscriber) -> Result<T, StoreError> + Send,
         T: Send;
 
     /// Removes a subscriber, returning it. Durable on return.

@@ -246,6 +246,11 @@ fn secret_fields(sub: &Subscriber) -> [(&'static str, Option<&String>); 5] {
     ]
 }
 
+/// The values of [`secret_fields`], owned.
+fn owned(fields: [(&'static str, Option<&String>); 5]) -> Vec<(&'static str, Option<String>)> {
+    fields.into_iter().map(|(f, v)| (f, v.cloned())).collect()
+}
+
 /// The same fields, for writing.
 fn secret_fields_mut(sub: &mut Subscriber) -> Vec<(&'static str, &mut String)> {
     let mut v = Vec::with_capacity(5);
@@ -429,8 +434,8 @@ impl<S: SubscriberStore> EncryptingStore<S> {
     /// of unchanged ones (so an update that changes nothing writes nothing).
     fn reseal(
         &self,
-        stored: &Subscriber,
-        before: &[(&'static str, Option<String>)],
+        stored: Option<&[(&'static str, Option<String>)]>,
+        before: Option<&[(&'static str, Option<String>)]>,
         plain: &mut Subscriber,
     ) -> Result<(), StoreError> {
         self.open_written(plain)?;
@@ -438,18 +443,18 @@ impl<S: SubscriberStore> EncryptingStore<S> {
             return Ok(());
         };
         let imsi = plain.imsi.clone();
-        let stored_values = secret_fields(stored);
+        let find = |values: Option<&[(&'static str, Option<String>)]>, field: &str| {
+            values
+                .unwrap_or_default()
+                .iter()
+                .find(|(f, _)| *f == field)
+                .and_then(|(_, v)| v.clone())
+        };
         for (field, value) in secret_fields_mut(plain) {
-            let was_plain = before
-                .iter()
-                .find(|(f, _)| *f == field)
-                .and_then(|(_, p)| p.as_deref());
-            let was_stored = stored_values
-                .iter()
-                .find(|(f, _)| *f == field)
-                .and_then(|(_, c)| *c);
-            *value = match (was_plain, was_stored) {
-                (Some(p), Some(c)) if p == value.as_str() && is_encrypted(c) => c.clone(),
+            let was_plain = find(before, field);
+            let was_stored = find(stored, field);
+            *value = match (was_plain.as_deref(), was_stored) {
+                (Some(p), Some(c)) if p == value.as_str() && is_encrypted(&c) => c,
                 _ => key.encrypt(&imsi, field, value),
             };
         }
@@ -517,26 +522,24 @@ impl<S: SubscriberStore> SubscriberStore for EncryptingStore<S> {
         self.inner.put(sub).await
     }
 
-    async fn update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
+    async fn try_update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut Subscriber) -> T + Send,
+        F: FnOnce(&mut Subscriber) -> Result<T, StoreError> + Send,
         T: Send,
     {
         self.inner
-            .update(imsi, |stored| {
-                // One copy: `stored` stays untouched unless everything succeeds.
-                let mut plain = stored.clone();
-                self.open(&mut plain)?;
-                let before: Vec<(&'static str, Option<String>)> = secret_fields(&plain)
-                    .into_iter()
-                    .map(|(f, v)| (f, v.cloned()))
-                    .collect();
-                let out = f(&mut plain);
-                self.reseal(stored, &before, &mut plain)?;
-                *stored = plain;
+            .try_update(imsi, |record| {
+                // `record` is the backend's working copy: an error below writes nothing.
+                // With a key, the ciphertext as stored and the plaintext before `f` let
+                // `reseal` keep the ciphertext of secrets `f` left alone.
+                let sealed = self.key.as_ref().map(|_| owned(secret_fields(record)));
+                self.open(record)?;
+                let before = sealed.as_ref().map(|_| owned(secret_fields(record)));
+                let out = f(record)?;
+                self.reseal(sealed.as_deref(), before.as_deref(), record)?;
                 Ok(out)
             })
-            .await?
+            .await
     }
 
     async fn delete(&self, imsi: &str) -> Result<Option<Subscriber>, StoreError> {

@@ -705,9 +705,9 @@ impl SubscriberStore for SledStore {
         self.durable(seq).await
     }
 
-    async fn update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
+    async fn try_update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut Subscriber) -> T + Send,
+        F: FnOnce(&mut Subscriber) -> Result<T, StoreError> + Send,
         T: Send,
     {
         let mut guard = self.lock(imsi).await;
@@ -715,7 +715,8 @@ impl SubscriberStore for SledStore {
             imsi: imsi.to_owned(),
         })?;
         let mut new = Subscriber::clone(&old);
-        let out = f(&mut new);
+        // Refused: `new` is dropped, nothing is written.
+        let out = f(&mut new)?;
         if new == *old {
             // Nothing to write, but what `f` saw may be a change not yet on disk.
             let pending = *guard;

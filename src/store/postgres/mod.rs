@@ -468,9 +468,9 @@ impl SubscriberStore for PgStore {
         Ok(())
     }
 
-    async fn update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
+    async fn try_update<T, F>(&self, imsi: &str, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&mut Subscriber) -> T + Send,
+        F: FnOnce(&mut Subscriber) -> Result<T, StoreError> + Send,
         T: Send,
     {
         let mut client = self.client().await?;
@@ -489,7 +489,8 @@ impl SubscriberStore for PgStore {
                 })?;
             let old = decode(imsi, row.get(0))?;
             let mut new = old.clone();
-            let out = f(&mut new);
+            // Refused: dropping the transaction rolls it back.
+            let out = f(&mut new)?;
             if new == old {
                 // Nothing to write; dropping the transaction rolls it back.
                 return Ok((out, false));
