@@ -11,11 +11,17 @@
 //! sockets and the scheduler (see BENCHMARKS.md for those). Linux only.
 //!
 //! `cargo bench --bench cx_path`; figures are µs of CPU per request.
+//!
+//! CPU time on a shared machine varies from run to run by a fifth or more. For an A/B
+//! comparison, count instructions instead: `CX_PATH_COUNT=<case>:<n>` runs the setup and
+//! then `n` requests of one case (`UAR`, `LIR`, `MAR`, `SAR`, `flow`) without criterion, so
+//! `valgrind --tool=callgrind` on the bench binary, once with `n` and once with 0, gives
+//! the instructions per request (the difference divided by `n`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 
 use sichss::bench::flows::{Identities, Population, Requests};
 use sichss::bench::provision::subscriber;
@@ -26,6 +32,10 @@ use sichss::store::any::AnyStore;
 use sichss::store::secrets::EncryptingStore;
 use sichss::store::sled::SledStore;
 use sichss::store::SubscriberStore;
+
+/// As `serve` allocates.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type Store = EncryptingStore<AnyStore>;
 
@@ -95,7 +105,7 @@ impl Bench {
     /// encoded; returns the CPU time taken.
     fn run<F>(&self, n: u64, make: F) -> Duration
     where
-        F: Fn(&Requests, &Identities, usize) -> Vec<Message> + Send + Sync + 'static + Clone,
+        F: Fn(&Requests, &Identities, usize) -> Vec<Message>,
     {
         // Encoded up front: building requests is the client's cost, not the server's.
         let work: Vec<Vec<_>> = (0..n)
@@ -136,49 +146,76 @@ impl Bench {
     }
 }
 
-fn cx_path(c: &mut Criterion) {
-    let b = Bench::new();
-    // Every service registered once, for the refresh and LIR cases.
+/// The requests of one unit of each case.
+fn case(name: &str) -> Option<fn(&Requests, &Identities, usize) -> Vec<Message>> {
+    Some(match name {
+        "UAR" => |r, id, s| vec![r.uar(id, s, false)],
+        "LIR" => |r, id, _| vec![r.lir(&id.tel)],
+        "MAR" => |r, id, s| vec![r.mar(id, s)],
+        "SAR" => |r, id, s| vec![r.sar_reregistration(id, s)],
+        // A whole registration and de-registration: SAR, UAR, MAR, SAR, UAR.
+        "flow" => |r, id, s| {
+            vec![
+                r.sar_deregistration(id, s),
+                r.uar(id, s, false),
+                r.mar(id, s),
+                r.sar_registration(id, s),
+                r.uar(id, s, true),
+            ]
+        },
+        _ => return None,
+    })
+}
+
+/// Every service registered once, for the refresh and LIR cases.
+fn register_all(b: &Bench) {
     b.run(SUBSCRIBERS * 2, |r, id, s| {
         vec![r.uar(id, s, false), r.mar(id, s), r.sar_registration(id, s)]
     });
+}
+
+fn cx_path(c: &mut Criterion) {
+    let b = Bench::new();
+    register_all(&b);
     let mut g = c.benchmark_group("cx_path_cpu");
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(4));
     g.throughput(Throughput::Elements(1));
-    g.bench_function("UAR", |x| {
-        x.iter_custom(|n| b.run(n, |r, id, s| vec![r.uar(id, s, false)]))
-    });
-    g.bench_function("LIR", |x| {
-        x.iter_custom(|n| b.run(n, |r, id, _| vec![r.lir(&id.tel)]))
-    });
-    g.bench_function("MAR", |x| {
-        x.iter_custom(|n| b.run(n, |r, id, s| vec![r.mar(id, s)]))
-    });
-    g.bench_function("SAR re-registration", |x| {
-        x.iter_custom(|n| b.run(n, |r, id, s| vec![r.sar_reregistration(id, s)]))
-    });
+    for (name, label) in [
+        ("UAR", "UAR"),
+        ("LIR", "LIR"),
+        ("MAR", "MAR"),
+        ("SAR", "SAR re-registration"),
+    ] {
+        let make = case(name).expect("a case");
+        g.bench_function(label, |x| x.iter_custom(|n| b.run(n, make)));
+    }
     g.finish();
-    // A whole registration and de-registration: UAR, MAR, SAR, UAR, SAR (per request).
     let mut g = c.benchmark_group("cx_path_cpu_flow");
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(4));
     g.throughput(Throughput::Elements(5));
+    let make = case("flow").expect("a case");
     g.bench_function("register and de-register", |x| {
-        x.iter_custom(|n| {
-            b.run(n, |r, id, s| {
-                vec![
-                    r.sar_deregistration(id, s),
-                    r.uar(id, s, false),
-                    r.mar(id, s),
-                    r.sar_registration(id, s),
-                    r.uar(id, s, true),
-                ]
-            })
-        })
+        x.iter_custom(|n| b.run(n, make))
     });
     g.finish();
 }
 
 criterion_group!(benches, cx_path);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("CX_PATH_COUNT") {
+        let (name, n) = spec
+            .split_once(':')
+            .and_then(|(c, n)| Some((c, n.parse::<u64>().ok()?)))
+            .expect("CX_PATH_COUNT=<case>:<n>");
+        let make = case(name).expect("case: UAR, LIR, MAR, SAR or flow");
+        let b = Bench::new();
+        register_all(&b);
+        b.run(n, make);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

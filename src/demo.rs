@@ -87,11 +87,11 @@ pub fn subscriber_a() -> Subscriber {
     let mut s = base(IMSI_A, MSISDN_A);
     s.services.insert(
         "001".into(),
-        service("VoLTE", impi(IMSI_A, Some("001")), impus(MSISDN_A)),
+        service("VoLTE", impi(IMSI_A, Some("001")), impus(MSISDN_A)).into(),
     );
     s.services.insert(
         "002".into(),
-        service("RCS", impi(IMSI_A, Some("002")), impus(MSISDN_A)),
+        service("RCS", impi(IMSI_A, Some("002")), impus(MSISDN_A)).into(),
     );
     s
 }
@@ -101,7 +101,7 @@ pub fn subscriber_b() -> Subscriber {
     let mut s = base(IMSI_B, MSISDN_B);
     s.services.insert(
         PLAIN_SIC.into(),
-        service("IMS", impi(IMSI_B, None), impus(MSISDN_B)),
+        service("IMS", impi(IMSI_B, None), impus(MSISDN_B)).into(),
     );
     s
 }

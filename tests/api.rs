@@ -128,11 +128,14 @@ impl Server {
                         impu,
                         Registration {
                             state: RegState::Registered,
-                            scscf: Some(ScscfAssignment {
-                                server_name: SCSCF_NAME.into(),
-                                origin_host: SCSCF_HOST.into(),
-                                origin_realm: demo::HOME_DOMAIN.into(),
-                            }),
+                            scscf: Some(
+                                ScscfAssignment {
+                                    server_name: SCSCF_NAME.into(),
+                                    origin_host: SCSCF_HOST.into(),
+                                    origin_realm: demo::HOME_DOMAIN.into(),
+                                }
+                                .into(),
+                            ),
                             since: now(),
                         },
                     );

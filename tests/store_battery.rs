@@ -257,7 +257,7 @@ macro_rules! store_battery {
                     .update(DEMO_IMSI, |s| {
                         let mut video = service(DEMO_IMSI, "003", "Video", DEMO_MSISDN);
                         video.impus.push(video_only.clone());
-                        s.services.insert("003".to_owned(), video);
+                        s.services.insert("003".to_owned(), video.into());
                     })
                     .await
                     .unwrap();
@@ -682,7 +682,7 @@ macro_rules! store_battery {
                             server_name: "sip:scscf.ims.mnc001.mcc460.3gppnetwork.org:6060".into(),
                             origin_host: "scscf.ims.mnc001.mcc460.3gppnetwork.org".into(),
                             origin_realm: "ims.mnc001.mcc460.3gppnetwork.org".into(),
-                        }),
+                        }.into()),
                         since: 1_700_000_000,
                     },
                 );

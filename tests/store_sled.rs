@@ -96,7 +96,7 @@ async fn survives_restart_with_indexes() {
             .update(DEMO_IMSI, |s| {
                 s.services.insert(
                     "003".to_owned(),
-                    service(DEMO_IMSI, "003", "Video", DEMO_MSISDN),
+                    service(DEMO_IMSI, "003", "Video", DEMO_MSISDN).into(),
                 );
                 s.services.remove("002");
             })
@@ -154,7 +154,7 @@ async fn survives_restart_with_indexes() {
 
 /// Writes `value` under `key` in `tree` of the sled database at `dir`, bypassing the store.
 fn poke(dir: &Path, tree: &str, key: &str, value: &[u8]) {
-    let db = sled::open(dir).unwrap();
+    let db = open_raw_sled(dir);
     db.open_tree(tree).unwrap().insert(key, value).unwrap();
     db.flush().unwrap();
 }

@@ -295,7 +295,7 @@ pub fn build_subscriber(form: SubscriberForm, sics: &SicRegistry) -> Result<Subs
             ));
         }
         order.push((sic.clone(), path));
-        sub.services.insert(sic, service);
+        sub.services.insert(sic, service.into());
     }
     sub.validate()
         .map_err(|e| relabel(e, &order, FormKind::Subscriber))?;

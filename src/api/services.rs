@@ -142,7 +142,7 @@ pub async fn subscribe<S: SubscriberStore>(
                 return Err(exists(&key));
             }
             let mut new = s.clone();
-            new.services.insert(key, added);
+            new.services.insert(key, added.into());
             new.validate()
                 .map_err(|e| relabel(e, &order, FormKind::Service))?;
             *s = new;

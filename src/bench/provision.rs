@@ -43,7 +43,8 @@ pub fn subscriber(id: &Identities) -> Subscriber {
                 profile: ServiceProfile::default(),
                 registrations: BTreeMap::new(),
                 auth_pending: None,
-            },
+            }
+            .into(),
         );
     }
     Subscriber {

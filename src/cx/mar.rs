@@ -13,7 +13,7 @@ use rand::RngCore;
 use crate::auth::{self, Key128, Milenage};
 use crate::codec::{codes, Avp, Message, ResultCode};
 use crate::store::{
-    AkaCredentials, AuthScheme, RegState, ScscfAssignment, Subscriber, SubscriberStore,
+    AkaCredentials, AuthScheme, RegState, ScscfAssignment, Shared, Subscriber, SubscriberStore,
 };
 
 use super::resolve;
@@ -74,11 +74,11 @@ pub async fn handle<S: SubscriberStore>(
         Scheme::Aka => requested.clamp(1, app.config.max_auth_items.max(1)),
         _ => 1,
     };
-    let scscf = ScscfAssignment {
+    let scscf = Shared::new(ScscfAssignment {
         server_name: server_name.to_string(),
         origin_host: required_str(req, codes::ORIGIN_HOST, "Origin-Host")?.to_string(),
         origin_realm: required_str(req, codes::ORIGIN_REALM, "Origin-Realm")?.to_string(),
-    };
+    });
     let sic = r.sic.clone();
     let impi = r.impi.clone();
     let items = app
@@ -265,7 +265,7 @@ fn digest_md5_item(sub: &Subscriber) -> Result<Avp, CxError> {
 
 /// Records the S-CSCF that asked: pending authentication for a service not registered,
 /// or a new S-CSCF name for pairs registered elsewhere (TS 29.228 §6.3.1, §8.1.1).
-fn note_scscf(sub: &mut Subscriber, sic: &str, scscf: &ScscfAssignment) {
+fn note_scscf(sub: &mut Subscriber, sic: &str, scscf: &Shared<ScscfAssignment>) {
     let Some(svc) = sub.services.get_mut(sic) else {
         return;
     };

@@ -18,7 +18,7 @@ pub fn build(cfg: &CxConfig, sub: &Subscriber, sic: &str) -> Option<(ScscfAssign
         .registrations
         .values()
         .filter(|r| r.state != RegState::NotRegistered)
-        .find_map(|r| r.scscf.clone())?;
+        .find_map(|r| r.scscf.as_deref().cloned())?;
     let xml = user_data::subscription_xml(&svc.impi, svc, None);
     let mut m = hss_request(cfg, CommandCode::PUSH_PROFILE, &to)
         .with(Avp::utf8(codes::USER_NAME, &svc.impi))

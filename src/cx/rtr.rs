@@ -64,7 +64,7 @@ pub fn build(
         .registrations
         .iter()
         .filter(|(_, r)| r.state != RegState::NotRegistered)
-        .filter_map(|(impu, r)| r.scscf.as_ref().map(|s| (impu, s)))
+        .filter_map(|(impu, r)| r.scscf.as_deref().map(|s| (impu, s)))
         .collect();
     let to = held.first()?.1.clone();
     let mut m = hss_request(cfg, CommandCode::REGISTRATION_TERMINATION, &to)

@@ -10,7 +10,9 @@
 //! so concurrent SARs for one subscriber see each other's effect.
 
 use crate::codec::{codes, Avp, ExperimentalResultCode as Exp, Message, ProtocolError, ResultCode};
-use crate::store::{now, RegState, Registration, ScscfAssignment, Subscriber, SubscriberStore};
+use crate::store::{
+    now, RegState, Registration, ScscfAssignment, Shared, Subscriber, SubscriberStore,
+};
 
 use super::resolve::{self, Resolved};
 use super::{missing, required_str, required_u32, user_data, CxApp, CxError, Outcome};
@@ -75,11 +77,11 @@ pub async fn handle<S: SubscriberStore>(
         codes::USER_DATA_ALREADY_AVAILABLE,
         "User-Data-Already-Available",
     )?;
-    let scscf = ScscfAssignment {
+    let scscf = Shared::new(ScscfAssignment {
         server_name: server_name.clone(),
         origin_host: required_str(req, codes::ORIGIN_HOST, "Origin-Host")?.to_string(),
         origin_realm: required_str(req, codes::ORIGIN_REALM, "Origin-Realm")?.to_string(),
-    };
+    });
 
     let pi_avps: Vec<&Avp> = req.find_all(codes::PUBLIC_IDENTITY).collect();
     if pi_avps.len() > 1 && !is_deregistration(sat) {
@@ -182,7 +184,7 @@ fn apply(
     by_impi: bool,
     sat: u32,
     impus: &[String],
-    scscf: &ScscfAssignment,
+    scscf: &Shared<ScscfAssignment>,
     udaa: u32,
     keep_server_name: bool,
 ) -> Result<Applied, CxError> {

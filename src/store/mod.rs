@@ -92,6 +92,19 @@ impl Identities {
                 .collect(),
         }
     }
+
+    /// Whether `a` and `b` have the same identities (`of(a) == of(b)`, without copying them).
+    pub(crate) fn same(a: &Subscriber, b: &Subscriber) -> bool {
+        a.services.len() == b.services.len()
+            && a.services
+                .values()
+                .map(|v| &v.impi)
+                .eq(b.services.values().map(|v| &v.impi))
+            && a.services
+                .values()
+                .flat_map(|v| v.impus.iter())
+                .eq(b.services.values().flat_map(|v| v.impus.iter()))
+    }
 }
 
 /// Counters a backend keeps for /metrics.

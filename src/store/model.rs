@@ -23,6 +23,74 @@ pub fn now() -> Timestamp {
         .unwrap_or(0)
 }
 
+/// A value shared between copies of a record until one of them changes it
+/// (copy-on-write): cloning is a reference count, and the first mutable access of a
+/// copy (through `DerefMut`) copies the value if another copy still shares it.
+///
+/// Every Cx update works on a copy of the subscriber (the stored one stays as it was until
+/// the write succeeds); with services and S-CSCF assignments shared, that copy does not
+/// duplicate the services the request leaves alone. Serde, `Debug` and equality see the
+/// value, as if it were a `T`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Shared<T>(std::sync::Arc<T>);
+
+impl<T> Shared<T> {
+    /// Shares `value`.
+    pub fn new(value: T) -> Self {
+        Shared(std::sync::Arc::new(value))
+    }
+}
+
+impl<T: Clone> Shared<T> {
+    /// The value, copied only when shared.
+    pub fn into_inner(self) -> T {
+        std::sync::Arc::unwrap_or_clone(self.0)
+    }
+}
+
+impl<T> From<T> for Shared<T> {
+    fn from(value: T) -> Self {
+        Shared::new(value)
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone> std::ops::DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        std::sync::Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T> std::borrow::Borrow<T> for Shared<T> {
+    fn borrow(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Shared::new)
+    }
+}
+
 /// A 16-octet secret (K, OP, OPc) in hex. Debug and the log never show it; serde does,
 /// since export/import must carry it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +200,7 @@ pub struct Registration {
     pub state: RegState,
     /// The S-CSCF holding the pair (REGISTERED/UNREGISTERED), kept as the last one otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scscf: Option<ScscfAssignment>,
+    pub scscf: Option<Shared<ScscfAssignment>>,
     /// When the state last changed.
     pub since: Timestamp,
 }
@@ -236,7 +304,7 @@ pub struct Service {
     pub registrations: BTreeMap<String, Registration>,
     /// Authentication pending (set by MAR, cleared by SAR), with the S-CSCF that asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_pending: Option<ScscfAssignment>,
+    pub auth_pending: Option<Shared<ScscfAssignment>>,
 }
 
 /// Key of the service that holds a plain (SIC-less) IMPI.
@@ -267,7 +335,7 @@ pub struct Subscriber {
     #[serde(default)]
     pub allowed_visited_networks: Vec<String>,
     /// Services keyed by SIC ("001", "002", …; [`PLAIN_SIC`] for a plain IMPI).
-    pub services: BTreeMap<String, Service>,
+    pub services: BTreeMap<String, Shared<Service>>,
 }
 
 impl Subscriber {
@@ -276,7 +344,7 @@ impl Subscriber {
         self.services
             .iter()
             .find(|(_, s)| s.impi == impi)
-            .map(|(k, s)| (k.as_str(), s))
+            .map(|(k, s)| (k.as_str(), &**s))
     }
 
     /// Mutable access to the service whose IMPI is `impi`.
@@ -284,7 +352,7 @@ impl Subscriber {
         self.services
             .iter_mut()
             .find(|(_, s)| s.impi == impi)
-            .map(|(k, s)| (k.as_str(), s))
+            .map(|(k, s)| (k.as_str(), &mut **s))
     }
 
     /// Whether any service lists `impu`.
@@ -317,7 +385,7 @@ impl Subscriber {
                 s.registrations
                     .values()
                     .find(|r| r.state == want)
-                    .and_then(|r| r.scscf.as_ref())
+                    .and_then(|r| r.scscf.as_deref())
             })
         };
         held(RegState::Registered).or_else(|| held(RegState::Unregistered))

@@ -735,7 +735,7 @@ impl SubscriberStore for SledStore {
             });
         }
         // Identities compared in full first (cheap), the indexed ones only for a change.
-        let same_identities = Identities::of(&old) == Identities::of(&new);
+        let same_identities = Identities::same(&old, &new);
         if same_identities {
             if let Some(checkpointer) = &self.checkpointer {
                 // The Cx path: journal the record; sled gets it at the next checkpoint.

@@ -49,8 +49,11 @@ pub fn demo_subscriber(imsi: &str) -> Subscriber {
 /// The example subscriber with another IMSI and MSISDN (so its identities are its own).
 pub fn subscriber(imsi: &str, msisdn: &str) -> Subscriber {
     let mut services = BTreeMap::new();
-    services.insert("001".to_owned(), service(imsi, "001", "VoLTE", msisdn));
-    services.insert("002".to_owned(), service(imsi, "002", "RCS", msisdn));
+    services.insert(
+        "001".to_owned(),
+        service(imsi, "001", "VoLTE", msisdn).into(),
+    );
+    services.insert("002".to_owned(), service(imsi, "002", "RCS", msisdn).into());
     Subscriber {
         imsi: imsi.to_owned(),
         msisdns: vec![msisdn.to_owned()],
@@ -111,5 +114,25 @@ pub async fn bump_sqns<S: sichss::store::SubscriberStore>(
         .collect();
     for t in tasks {
         t.await.unwrap();
+    }
+}
+
+/// Opens the sled database in `dir` directly (bypassing the store). sled releases its file
+/// lock a moment after a store in this process is dropped (its background threads finish
+/// first), so this retries "could not acquire lock" for up to 2 s, as `SledStore::open`
+/// does for 0.5 s.
+pub fn open_raw_sled(dir: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening the sled database at {}: {e}", dir.display()),
+        }
     }
 }
