@@ -146,8 +146,11 @@ impl Bench {
     }
 }
 
+/// Builds the requests of one unit of work for a member of the population and a service.
+type Unit = fn(&Requests, &Identities, usize) -> Vec<Message>;
+
 /// The requests of one unit of each case.
-fn case(name: &str) -> Option<fn(&Requests, &Identities, usize) -> Vec<Message>> {
+fn case(name: &str) -> Option<Unit> {
     Some(match name {
         "UAR" => |r, id, s| vec![r.uar(id, s, false)],
         "LIR" => |r, id, _| vec![r.lir(&id.tel)],
