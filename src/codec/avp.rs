@@ -388,7 +388,8 @@ pub(crate) fn parse_avps(
     depth: usize,
     lenient: bool,
 ) -> Result<Vec<Avp>, ProtocolError> {
-    let mut out = Vec::new();
+    // About one AVP per 32 octets in Cx messages: one allocation, not a doubling series.
+    let mut out = Vec::with_capacity((input.len() / 32 + 1).min(64));
     while !input.is_empty() {
         let (rest, avp) = parse_avp(input, dict, depth, lenient)?;
         out.push(avp);

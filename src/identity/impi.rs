@@ -188,8 +188,12 @@ impl Impi {
         let lower = domain.to_ascii_lowercase();
         let labels = domain_labels(&lower, domain)?;
         let kind = classify(user, &labels, domain)?;
+        let mut full = String::with_capacity(user.len() + 1 + lower.len());
+        full.push_str(user);
+        full.push('@');
+        full.push_str(&lower);
         Ok(Self {
-            full: format!("{user}@{lower}"),
+            full,
             at: user.len(),
             kind,
         })
@@ -373,14 +377,15 @@ fn classify_3gpp(user: &str, labels: &[&str], domain: &str) -> Result<ImpiKind, 
             domain_mcc: mcc.to_owned(),
         });
     }
-    let two_digit = format!("0{}", imsi.mnc(2));
+    let two_digit = imsi.mnc(2);
     let three_digit = imsi.mnc(3);
-    if mnc != two_digit && mnc != three_digit {
+    let is_two_digit = mnc.strip_prefix('0') == Some(two_digit);
+    if !is_two_digit && mnc != three_digit {
         return Err(IdentityError::MncMismatch {
             imsi: user.to_owned(),
             domain: domain.to_owned(),
             domain_mnc: mnc.to_owned(),
-            two_digit,
+            two_digit: format!("0{two_digit}"),
             three_digit: three_digit.to_owned(),
         });
     }
@@ -465,6 +470,10 @@ pub(super) fn is_hostname_label(label: &str) -> bool {
 
 /// Refuses whitespace and control characters anywhere in an identity.
 pub(super) fn check_chars(s: &str) -> Result<(), IdentityError> {
+    // The usual identity is printable ASCII: one pass over the bytes decides.
+    if s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
     match s.chars().find(|c| c.is_whitespace() || c.is_control()) {
         Some(ch) => Err(IdentityError::Character {
             identity: s.to_owned(),

@@ -76,11 +76,14 @@ impl Impu {
         check_chars(s)?;
         let scheme_err = || IdentityError::Scheme { impu: s.to_owned() };
         let (scheme, rest) = s.split_once(':').ok_or_else(scheme_err)?;
-        match scheme.to_ascii_lowercase().as_str() {
-            "sip" => parse_sip(s, rest, 5060),
-            "sips" => parse_sip(s, rest, 5061),
-            "tel" => parse_tel(s, rest),
-            _ => Err(scheme_err()),
+        if scheme.eq_ignore_ascii_case("sip") {
+            parse_sip(s, rest, 5060)
+        } else if scheme.eq_ignore_ascii_case("sips") {
+            parse_sip(s, rest, 5061)
+        } else if scheme.eq_ignore_ascii_case("tel") {
+            parse_tel(s, rest)
+        } else {
+            Err(scheme_err())
         }
     }
 
@@ -248,8 +251,11 @@ fn parse_tel(s: &str, rest: &str) -> Result<Impu, IdentityError> {
             return Err(IdentityError::PhoneContext { impu: s.to_owned() });
         }
     }
+    let mut key = String::with_capacity(4 + number.len());
+    key.push_str("tel:");
+    key.push_str(&number);
     Ok(Impu {
-        key: format!("tel:{number}"),
+        key,
         scheme: ImpuScheme::Tel,
         user: Some(number),
         host: None,
