@@ -273,13 +273,17 @@ fn note_scscf(sub: &mut Subscriber, sic: &str, scscf: &Shared<ScscfAssignment>) 
         .registrations
         .values()
         .any(|r| r.state == RegState::Registered);
-    if registered {
+    let stale = |r: &crate::store::Registration| {
+        r.state != RegState::NotRegistered && r.scscf.as_ref() != Some(scscf)
+    };
+    // Only a change copies the (shared) service.
+    if registered && svc.registrations.values().any(stale) {
         for r in svc.registrations.values_mut() {
-            if r.state != RegState::NotRegistered && r.scscf.as_ref() != Some(scscf) {
+            if stale(r) {
                 r.scscf = Some(scscf.clone());
             }
         }
-    } else if svc.auth_pending.as_ref() != Some(scscf) {
+    } else if !registered && svc.auth_pending.as_ref() != Some(scscf) {
         svc.auth_pending = Some(scscf.clone());
     }
 }

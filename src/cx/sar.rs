@@ -230,6 +230,23 @@ fn apply(
             } else {
                 RegState::Registered
             };
+            // A refresh by the serving S-CSCF usually changes nothing: decided on the shared
+            // record first, so that the service is copied only when it does change.
+            let current = &sub.services[sic];
+            let changes = (target == RegState::Registered && current.auth_pending.is_some())
+                || current.impus.iter().any(|impu| {
+                    current.registrations.get(impu).is_none_or(|reg| {
+                        !(target == RegState::Unregistered && reg.state == RegState::Registered)
+                            && (reg.state != target || reg.scscf.as_ref() != Some(scscf))
+                    })
+                });
+            if !changes {
+                return Ok(Applied {
+                    outcome: ok,
+                    user_data: profile(sub),
+                    impi,
+                });
+            }
             let svc = sub.services.get_mut(sic).expect("checked above");
             let t = now();
             for impu in svc.impus.clone() {
