@@ -165,12 +165,17 @@ pub struct CommandDef {
     pub answer: Vec<Rule>,
 }
 
+/// The maps looked up for every AVP decoded and encoded: FxHash, several times cheaper
+/// than SipHash for a pair of integers (the keys come from the dictionary files, not from
+/// peers).
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<fxhash::FxHasher>>;
+
 /// Diameter dictionary: AVPs by (code, vendor) and by name, commands by (code, application).
 #[derive(Debug, Clone, Default)]
 pub struct Dictionary {
-    avps: HashMap<(u32, u32), AvpDef>,
+    avps: FastMap<(u32, u32), AvpDef>,
     by_name: HashMap<String, (u32, u32)>,
-    commands: HashMap<(u32, u32), CommandDef>,
+    commands: FastMap<(u32, u32), CommandDef>,
     applications: HashMap<u32, String>,
     vendors: HashMap<u32, String>,
     /// Result-Code and Experimental-Result-Code names: (vendor, code) → name (vendor 0 = base).
