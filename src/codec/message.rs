@@ -140,13 +140,19 @@ impl Message {
     pub fn encode(&self) -> Vec<u8> {
         let len = self.encoded_len();
         let mut out = Vec::with_capacity(len);
-        self.encode_into(&mut out);
+        self.encode_with_len(&mut out, len);
         out
     }
 
     /// Appends the encoded message to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let len = self.encoded_len() as u32;
+        self.encode_with_len(out, self.encoded_len());
+    }
+
+    /// [`Self::encode_into`] with the length already computed (it walks every AVP).
+    fn encode_with_len(&self, out: &mut Vec<u8>, len: usize) {
+        let len = len as u32;
+        out.reserve(len as usize);
         let h = &self.header;
         out.push(h.version);
         out.extend_from_slice(&len.to_be_bytes()[1..]);
