@@ -232,14 +232,17 @@ fn apply(
             };
             // A refresh by the serving S-CSCF usually changes nothing: decided on the shared
             // record first, so that the service is copied only when it does change.
+            // UNREGISTERED_USER never downgrades a pair the UE registered itself.
+            let stale = |reg: &Registration| {
+                !(target == RegState::Unregistered && reg.state == RegState::Registered)
+                    && (reg.state != target || reg.scscf.as_ref() != Some(scscf))
+            };
             let current = &sub.services[sic];
             let changes = (target == RegState::Registered && current.auth_pending.is_some())
-                || current.impus.iter().any(|impu| {
-                    current.registrations.get(impu).is_none_or(|reg| {
-                        !(target == RegState::Unregistered && reg.state == RegState::Registered)
-                            && (reg.state != target || reg.scscf.as_ref() != Some(scscf))
-                    })
-                });
+                || current
+                    .impus
+                    .iter()
+                    .any(|impu| current.registrations.get(impu).map_or(true, stale));
             if !changes {
                 return Ok(Applied {
                     outcome: ok,
@@ -251,11 +254,7 @@ fn apply(
             let t = now();
             for impu in svc.impus.clone() {
                 let reg = svc.registrations.entry(impu).or_default();
-                // UNREGISTERED_USER never downgrades a pair the UE registered itself.
-                if target == RegState::Unregistered && reg.state == RegState::Registered {
-                    continue;
-                }
-                if reg.state != target || reg.scscf.as_ref() != Some(scscf) {
+                if stale(reg) {
                     *reg = Registration {
                         state: target,
                         scscf: Some(scscf.clone()),

@@ -15,6 +15,8 @@ mod load;
 mod tests;
 
 use std::collections::HashMap;
+
+use crate::FastMap;
 use std::sync::OnceLock;
 
 pub use load::DictError;
@@ -164,11 +166,6 @@ pub struct CommandDef {
     /// Answer grammar.
     pub answer: Vec<Rule>,
 }
-
-/// The maps looked up for every AVP decoded and encoded: FxHash, several times cheaper
-/// than SipHash for a pair of integers (the keys come from the dictionary files, not from
-/// peers).
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<fxhash::FxHasher>>;
 
 /// Diameter dictionary: AVPs by (code, vendor) and by name, commands by (code, application).
 #[derive(Debug, Clone, Default)]

@@ -31,20 +31,13 @@ pub fn now() -> Timestamp {
 /// the write succeeds); with services and S-CSCF assignments shared, that copy does not
 /// duplicate the services the request leaves alone. Serde, `Debug` and equality see the
 /// value, as if it were a `T`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Shared<T>(std::sync::Arc<T>);
 
 impl<T> Shared<T> {
     /// Shares `value`.
     pub fn new(value: T) -> Self {
         Shared(std::sync::Arc::new(value))
-    }
-}
-
-impl<T: Clone> Shared<T> {
-    /// The value, copied only when shared.
-    pub fn into_inner(self) -> T {
-        std::sync::Arc::unwrap_or_clone(self.0)
     }
 }
 
@@ -64,12 +57,6 @@ impl<T> std::ops::Deref for Shared<T> {
 impl<T: Clone> std::ops::DerefMut for Shared<T> {
     fn deref_mut(&mut self) -> &mut T {
         std::sync::Arc::make_mut(&mut self.0)
-    }
-}
-
-impl<T> std::borrow::Borrow<T> for Shared<T> {
-    fn borrow(&self) -> &T {
-        &self.0
     }
 }
 

@@ -443,18 +443,18 @@ impl<S: SubscriberStore> EncryptingStore<S> {
             return Ok(());
         };
         let imsi = plain.imsi.clone();
-        let find = |values: Option<&[(&'static str, Option<String>)]>, field: &str| {
-            values
-                .unwrap_or_default()
+        fn find<'a>(
+            values: Option<&'a [(&'static str, Option<String>)]>,
+            field: &str,
+        ) -> Option<&'a str> {
+            values?
                 .iter()
                 .find(|(f, _)| *f == field)
-                .and_then(|(_, v)| v.clone())
-        };
+                .and_then(|(_, v)| v.as_deref())
+        }
         for (field, value) in secret_fields_mut(plain) {
-            let was_plain = find(before, field);
-            let was_stored = find(stored, field);
-            *value = match (was_plain.as_deref(), was_stored) {
-                (Some(p), Some(c)) if p == value.as_str() && is_encrypted(&c) => c,
+            *value = match (find(before, field), find(stored, field)) {
+                (Some(p), Some(c)) if p == value.as_str() && is_encrypted(c) => c.to_owned(),
                 _ => key.encrypt(&imsi, field, value),
             };
         }

@@ -115,12 +115,9 @@ use tokio::sync::{watch, Mutex, MutexGuard};
 use super::journal::{self, JournalFile};
 use super::{check_sic_impis, Identities, StoreError, StoreStats, Subscriber, SubscriberStore};
 use crate::identity::Impi;
-
-/// The in-memory maps of the request path (record cache, journal overlay), keyed by the
-/// IMSI of a stored subscriber: FxHash, several times cheaper than the default SipHash for
-/// such short keys. Their keys are not chosen by a peer (a lookup of an unknown IMSI inserts
-/// nothing), so SipHash's resistance to crafted collisions buys nothing here.
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<fxhash::FxHasher>>;
+// The record cache and journal overlay are keyed by IMSIs of stored subscribers (a
+// lookup of an unknown IMSI inserts nothing).
+use crate::FastMap;
 
 /// Number of per-subscriber write locks (IMSIs are hashed onto them).
 pub const LOCK_SHARDS: usize = 256;

@@ -516,10 +516,15 @@ impl SubscriberStore for PgStore {
             tx.execute(&stmt, &[&imsi, &text])
                 .await
                 .doing("updating a subscriber")?;
-            let (old_ids, new_ids) = (Identities::of(&old), Identities::of(&new));
-            if old_ids != new_ids {
+            if !Identities::same(&old, &new) {
                 check_sic_impis(&new)?;
-                reindex(&tx, imsi, Some(&old_ids), &new_ids).await?;
+                reindex(
+                    &tx,
+                    imsi,
+                    Some(&Identities::of(&old)),
+                    &Identities::of(&new),
+                )
+                .await?;
             }
             tx.commit().await.doing("committing an update")?;
             Ok((out, true))
