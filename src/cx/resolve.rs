@@ -43,12 +43,10 @@ pub fn normalize_impi(raw: &str) -> Result<Impi, CxError> {
 
 /// Normalises an IMPU to its lookup key, or says why it is not one (5001).
 pub fn normalize_impu(raw: &str) -> Result<String, CxError> {
-    Impu::parse(raw)
-        .map(|i| i.as_str().to_string())
-        .map_err(|e| CxError::UserUnknown {
-            identity: raw.to_string(),
-            why: format!("not a valid public identity: {e}"),
-        })
+    Impu::normalize(raw).map_err(|e| CxError::UserUnknown {
+        identity: raw.to_string(),
+        why: format!("not a valid public identity: {e}"),
+    })
 }
 
 /// Finds the subscriber and service of an IMPI.
@@ -57,16 +55,20 @@ pub fn normalize_impu(raw: &str) -> Result<String, CxError> {
 /// `UserUnknown` (no such IMPI or subscriber), `UnsubscribedSic` (the subscriber exists
 /// but has not subscribed to the IMPI's SIC), `Store`.
 pub async fn by_impi<S: SubscriberStore>(store: &S, raw: &str) -> Result<Resolved, CxError> {
-    let impi = normalize_impi(raw)?;
-    let key = impi.as_str().to_string();
-    if let ImpiKind::Sic { imsi, sic } = impi.kind() {
+    let (key, kind) = normalize_impi(raw)?.into_parts();
+    if let ImpiKind::Sic { imsi, sic } = &kind {
         // Strip the SIC: the IMSI names the subscriber.
         if let Some(sub) = store.get_shared(imsi.as_str()).await? {
             if let Some(svc) = sub.services.get(sic.as_str()) {
                 if svc.impi.eq_ignore_ascii_case(&key) {
+                    let impi = if svc.impi == key {
+                        key
+                    } else {
+                        svc.impi.clone()
+                    };
                     return Ok(Resolved {
                         sic: sic.as_str().to_string(),
-                        impi: svc.impi.clone(),
+                        impi,
                         subscriber: sub,
                     });
                 }

@@ -7,7 +7,9 @@
 //! second service of a shared IMPU (kamailio.md §12).
 //!
 //! The decision is taken inside [`SubscriberStore::update`], under the subscriber's lock,
-//! so concurrent SARs for one subscriber see each other's effect.
+//! so concurrent SARs for one subscriber see each other's effect. A registration or
+//! refresh that would change nothing (the serving S-CSCF refreshing registered pairs) is
+//! answered from the record as read, as a LIR is: it takes effect at that read.
 
 use crate::codec::{codes, Avp, ExperimentalResultCode as Exp, Message, ProtocolError, ResultCode};
 use crate::store::{
@@ -147,21 +149,28 @@ pub async fn handle<S: SubscriberStore>(
     let by_impi = user_name.is_some();
     let sic = resolved.sic.clone();
     let cfg = &app.config;
-    let applied = app
-        .store
-        .update(&resolved.subscriber.imsi, |sub| {
-            apply(
-                sub,
-                &sic,
-                by_impi,
-                sat,
-                &impus,
-                &scscf,
-                udaa,
-                cfg.keep_server_name,
-            )
-        })
-        .await??;
+    // The usual refresh changes nothing: answered from the record just read, like a LIR,
+    // without taking the subscriber's lock or copying the record.
+    let unchanged = unchanged_registration(&resolved.subscriber, &sic, sat, &impus, &scscf, udaa);
+    let applied = match unchanged {
+        Some(applied) => applied,
+        None => {
+            app.store
+                .update(&resolved.subscriber.imsi, |sub| {
+                    apply(
+                        sub,
+                        &sic,
+                        by_impi,
+                        sat,
+                        &impus,
+                        &scscf,
+                        udaa,
+                        cfg.keep_server_name,
+                    )
+                })
+                .await??
+        }
+    };
 
     let mut a = app.answer(req, applied.outcome);
     a.push(Avp::utf8(codes::USER_NAME, &applied.impi));
@@ -225,36 +234,17 @@ fn apply(
             if let Some(other) = other_scscf {
                 return Err(CxError::IdentityAlreadyRegistered { server_name: other });
             }
-            let target = if sat == sat::UNREGISTERED_USER {
-                RegState::Unregistered
-            } else {
-                RegState::Registered
-            };
             // A refresh by the serving S-CSCF usually changes nothing: decided on the shared
             // record first, so that the service is copied only when it does change.
-            // UNREGISTERED_USER never downgrades a pair the UE registered itself.
-            let stale = |reg: &Registration| {
-                !(target == RegState::Unregistered && reg.state == RegState::Registered)
-                    && (reg.state != target || reg.scscf.as_ref() != Some(scscf))
-            };
-            let current = &sub.services[sic];
-            let changes = (target == RegState::Registered && current.auth_pending.is_some())
-                || current
-                    .impus
-                    .iter()
-                    .any(|impu| current.registrations.get(impu).map_or(true, stale));
-            if !changes {
-                return Ok(Applied {
-                    outcome: ok,
-                    user_data: profile(sub),
-                    impi,
-                });
+            if let Some(applied) = unchanged_registration(sub, sic, sat, impus, scscf, udaa) {
+                return Ok(applied);
             }
+            let target = registration_target(sat);
             let svc = sub.services.get_mut(sic).expect("checked above");
             let t = now();
             for impu in svc.impus.clone() {
                 let reg = svc.registrations.entry(impu).or_default();
-                if stale(reg) {
+                if is_stale(reg, target, scscf) {
                     *reg = Registration {
                         state: target,
                         scscf: Some(scscf.clone()),
@@ -338,6 +328,65 @@ fn apply(
             why: "not a Cx Server-Assignment-Type",
         }),
     }
+}
+
+/// The state a REGISTRATION, RE_REGISTRATION or UNREGISTERED_USER puts the pairs in.
+fn registration_target(sat: u32) -> RegState {
+    if sat == sat::UNREGISTERED_USER {
+        RegState::Unregistered
+    } else {
+        RegState::Registered
+    }
+}
+
+/// Whether a pair must be rewritten to reach `target` with `scscf`. UNREGISTERED_USER
+/// never downgrades a pair the UE registered itself.
+fn is_stale(reg: &Registration, target: RegState, scscf: &Shared<ScscfAssignment>) -> bool {
+    !(target == RegState::Unregistered && reg.state == RegState::Registered)
+        && (reg.state != target || reg.scscf.as_ref() != Some(scscf))
+}
+
+/// The answer to a REGISTRATION, RE_REGISTRATION or UNREGISTERED_USER that would change
+/// nothing in `sub` (every pair of the service already in its target state with this
+/// S-CSCF, no authentication pending): the usual refresh. `None` when it would change
+/// something, or fail (another S-CSCF serves the subscription, the service is gone), or
+/// for any other type: [`apply`] decides those under the subscriber's lock.
+fn unchanged_registration(
+    sub: &Subscriber,
+    sic: &str,
+    sat: u32,
+    impus: &[String],
+    scscf: &Shared<ScscfAssignment>,
+    udaa: u32,
+) -> Option<Applied> {
+    if !matches!(
+        sat,
+        sat::REGISTRATION | sat::RE_REGISTRATION | sat::UNREGISTERED_USER
+    ) {
+        return None;
+    }
+    let svc = sub.services.get(sic)?;
+    let served_by_another = sub
+        .assigned_scscf()
+        .is_some_and(|s| !s.server_name.eq_ignore_ascii_case(&scscf.server_name));
+    let target = registration_target(sat);
+    let changes = served_by_another
+        || (target == RegState::Registered && svc.auth_pending.is_some())
+        || svc.impus.iter().any(|impu| {
+            svc.registrations
+                .get(impu)
+                .map_or(true, |reg| is_stale(reg, target, scscf))
+        });
+    if changes {
+        return None;
+    }
+    Some(Applied {
+        outcome: Outcome::Base(ResultCode::DIAMETER_SUCCESS),
+        user_data: (udaa == 0).then(|| {
+            user_data::subscription_xml(&svc.impi, svc, impus.first().map(String::as_str))
+        }),
+        impi: svc.impi.clone(),
+    })
 }
 
 /// Charging-Information from configuration (TS 29.229 §6.3.19).

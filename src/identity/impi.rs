@@ -171,7 +171,7 @@ impl Impi {
     /// The [`IdentityError`] naming the first part found wrong.
     pub fn parse(s: &str) -> Result<Self, IdentityError> {
         check_chars(s)?;
-        let count = s.matches('@').count();
+        let count = s.bytes().filter(|&b| b == b'@').count();
         if count != 1 {
             return Err(IdentityError::AtSign {
                 impi: s.to_owned(),
@@ -185,7 +185,12 @@ impl Impi {
         if domain.is_empty() {
             return Err(IdentityError::EmptyDomain { impi: s.to_owned() });
         }
-        let lower = domain.to_ascii_lowercase();
+        // Usually lower-case already: then no copy is made to look at it.
+        let lower: std::borrow::Cow<'_, str> = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+            domain.to_ascii_lowercase().into()
+        } else {
+            domain.into()
+        };
         let labels = domain_labels(&lower, domain)?;
         let kind = classify(user, &labels, domain)?;
         let mut full = String::with_capacity(user.len() + 1 + lower.len());
@@ -197,6 +202,11 @@ impl Impi {
             at: user.len(),
             kind,
         })
+    }
+
+    /// The normalised text and the classification, taken apart.
+    pub fn into_parts(self) -> (String, ImpiKind) {
+        (self.full, self.kind)
     }
 
     /// The normalised identity: `user@domain` with the domain lower-cased.
@@ -446,7 +456,16 @@ pub(super) fn domain_labels<'a>(
     lower: &'a str,
     original: &str,
 ) -> Result<Vec<&'a str>, IdentityError> {
-    let labels: Vec<&str> = lower.split('.').collect();
+    // Split by hand on the byte: `str::split` costs more than the checks for a short domain.
+    let mut labels = Vec::with_capacity(8);
+    let mut start = 0;
+    for (i, b) in lower.bytes().enumerate() {
+        if b == b'.' {
+            labels.push(&lower[start..i]);
+            start = i + 1;
+        }
+    }
+    labels.push(&lower[start..]);
     for label in &labels {
         if !is_hostname_label(label) {
             return Err(IdentityError::Label {

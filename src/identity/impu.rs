@@ -87,6 +87,20 @@ impl Impu {
         }
     }
 
+    /// The normalised lookup key of `s`: exactly [`Impu::parse`]`(s)?.as_str()`, built
+    /// without the parts a lookup does not need. An identity already in its key form
+    /// (`sip:user@host` with a lower-case host and no port or parameters, or
+    /// `tel:+digits`), which is what CSCFs send, is checked in one pass over its bytes.
+    ///
+    /// # Errors
+    /// As [`Impu::parse`].
+    pub fn normalize(s: &str) -> Result<String, IdentityError> {
+        if is_key_form(s) {
+            return Ok(s.to_owned());
+        }
+        Self::parse(s).map(|i| i.key)
+    }
+
     /// The normalised lookup key, e.g. `sip:alice@example.com` or `tel:+8613800138000`.
     pub fn as_str(&self) -> &str {
         &self.key
@@ -134,6 +148,34 @@ impl FromStr for Impu {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }
+}
+
+/// Whether `s` is a public identity that is its own key: `tel:+` and digits, or `sip:`,
+/// a user part (printable ASCII, no `:`), `@` and a host of lower-case hostname labels with
+/// no port, parameters or headers. Anything else (including every error) is left to
+/// [`Impu::parse`].
+fn is_key_form(s: &str) -> bool {
+    let b = s.as_bytes();
+    if let Some(digits) = b.strip_prefix(b"tel:+") {
+        return !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+    }
+    let Some(rest) = b.strip_prefix(b"sip:") else {
+        return false;
+    };
+    let Some(at) = rest.iter().rposition(|&c| c == b'@') else {
+        return false;
+    };
+    let (user, host) = (&rest[..at], &rest[at + 1..]);
+    !user.is_empty()
+        && user.iter().all(|&c| c.is_ascii_graphic() && c != b':')
+        && host.split(|&c| c == b'.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .iter()
+                    .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && label[0] != b'-'
+                && label[label.len() - 1] != b'-'
+        })
 }
 
 /// `rest` is everything after `sip:`/`sips:`; `default_port` is dropped from the key.

@@ -985,3 +985,57 @@ fn parse_sic_accepts_only_sic_impis() {
         assert!(Impi::parse_sic(other).is_none(), "{other}");
     }
 }
+
+#[test]
+fn impu_normalize_gives_exactly_the_key_or_the_error_of_parse() {
+    let inputs = [
+        // Already key form: the one-pass path.
+        "sip:+460011100612345@ims.mnc001.mcc460.3gppnetwork.org",
+        "sip:alice@example.com",
+        "sip:a@b@example.com",
+        "sip:alice;x=1?y@example.com",
+        "tel:+8613800138000",
+        // Near misses of the key form: parse decides.
+        "sip:alice@Example.com",
+        "sip:alice@example.com:5060",
+        "sip:alice@example.com:5070",
+        "sip:alice@example.com;user=phone",
+        "sip:alice@example.com?subject=x",
+        "sips:alice@example.com",
+        "SIP:alice@example.com",
+        "sip:example.com",
+        "sip:alice@[2001:db8::1]",
+        "sip:alice@-example.com",
+        "sip:alice@example-.com",
+        "sip:alice@example..com",
+        "sip:alice@example.com.",
+        "sip:alice@",
+        "sip:@example.com",
+        "sip:alice:secret@example.com",
+        "sip:al ice@example.com",
+        "sip:álice@example.com",
+        "tel:+86-138-0013-8000",
+        "tel:+",
+        "tel:+86a",
+        "tel:12345;phone-context=example.com",
+        "tel:+8613800138000;npdi",
+        "mailto:alice@example.com",
+        "",
+    ];
+    for s in inputs {
+        assert_eq!(
+            Impu::normalize(s),
+            Impu::parse(s).map(|i| i.as_str().to_owned()),
+            "{s:?}"
+        );
+    }
+    let label63 = "a".repeat(63);
+    let label64 = "a".repeat(64);
+    for host in [label63, label64] {
+        let s = format!("sip:u@{host}.org");
+        assert_eq!(
+            Impu::normalize(&s),
+            Impu::parse(&s).map(|i| i.as_str().to_owned())
+        );
+    }
+}

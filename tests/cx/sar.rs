@@ -242,3 +242,35 @@ async fn charging_information_accompanies_user_data_when_configured() {
         Some("aaa://ccf.example.org:3868")
     );
 }
+
+#[tokio::test]
+async fn a_refresh_by_the_serving_scscf_answers_the_profile_and_changes_nothing() {
+    let h = hss().await;
+    register(&h, &demo::impi_a("001"), &sip_a(), 1).await;
+    let before = h.sub(demo::IMSI_A).await;
+    for (sat, udaa) in [(2, 0), (2, 1), (1, 1), (3, 0)] {
+        let a = h
+            .send(sar(Some(&demo::impi_a("001")), &[&sip_a()], sat, udaa))
+            .await;
+        assert_eq!(a.result(), ("rc", 2001), "type {sat}");
+        assert_eq!(
+            a.0.str(codes::USER_NAME),
+            Some(demo::impi_a("001").as_str())
+        );
+        assert_eq!(a.user_data().is_some(), udaa == 0, "type {sat}");
+        // Same states, same S-CSCF, same `since`: nothing was written.
+        assert_eq!(h.sub(demo::IMSI_A).await, before, "type {sat}");
+    }
+    // A refresh from another S-CSCF is still refused, and changes nothing either.
+    let a = h
+        .send(sar_from(
+            "sip:other-scscf:6060",
+            Some(&demo::impi_a("001")),
+            &[&sip_a()],
+            2,
+            1,
+        ))
+        .await;
+    assert_eq!(a.result(), ("exp", 5005));
+    assert_eq!(h.sub(demo::IMSI_A).await, before);
+}
