@@ -398,3 +398,108 @@ async fn after_a_crash_the_count_is_recounted_and_writes_meanwhile_are_counted_o
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.count().await.unwrap(), 3006);
 }
+
+/// One journal entry in the journal's file format (`store::journal`).
+fn journal_entry(seq: u64, payload: &[u8]) -> Vec<u8> {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&seq.to_le_bytes());
+    crc.update(payload);
+    let mut e = vec![0xA5];
+    e.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_le_bytes());
+    e.extend_from_slice(&crc.finalize().to_le_bytes());
+    e.extend_from_slice(&seq.to_le_bytes());
+    e.extend_from_slice(payload);
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opens_a_layout_4_store_whose_records_and_journal_are_json_and_rewrites_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = [demo_subscriber(DEMO_IMSI), numbered(3)];
+    // What the journal holds for the second one: a newer record, not yet in sled.
+    let mut journaled = old[1].clone();
+    journaled.barred = true;
+    {
+        let db = open_raw_sled(dir.path());
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert(
+            "format",
+            &b"sichss-sled-4 subscribers:IMSI=>[0x02 rev:u64be]lz4(json(Subscriber)) impi(but own-IMSI SIC IMPIs),impu:identity=>IMSI journal"[..],
+        )
+        .unwrap();
+        meta.insert("journal", &0u64.to_be_bytes()[..]).unwrap();
+        let (subscribers, impu) = (
+            db.open_tree("subscribers").unwrap(),
+            db.open_tree("impu").unwrap(),
+        );
+        for sub in &old {
+            let mut value = vec![0x02];
+            value.extend_from_slice(&7u64.to_be_bytes());
+            value.extend_from_slice(&lz4_flex::compress_prepend_size(
+                &serde_json::to_vec(sub).unwrap(),
+            ));
+            subscribers.insert(sub.imsi.as_bytes(), value).unwrap();
+            for s in sub.services.values() {
+                for u in &s.impus {
+                    impu.insert(u.as_bytes(), sub.imsi.as_bytes()).unwrap();
+                }
+            }
+        }
+        db.flush().unwrap();
+        std::fs::write(
+            dir.path().join(format!("sichss-journal.{:016}", 0)),
+            journal_entry(8, &serde_json::to_vec(&journaled).unwrap()),
+        )
+        .unwrap();
+    }
+    let now = [old[0].clone(), journaled];
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for sub in &now {
+            assert_eq!(store.get(&sub.imsi).await.unwrap().as_ref(), Some(sub));
+            for s in sub.services.values() {
+                assert_eq!(
+                    store.find_by_impi(&s.impi).await.unwrap().as_ref(),
+                    Some(sub)
+                );
+                for u in &s.impus {
+                    assert_eq!(store.find_by_impu(u).await.unwrap().as_ref(), Some(sub));
+                }
+            }
+        }
+        // A change journals the record in the new encoding; a clean close (the drop)
+        // writes it to sled.
+        store
+            .update(&now[0].imsi, |s| s.msisdns.push("+8613900000000".into()))
+            .await
+            .unwrap();
+        drop(store);
+    }
+    let db = open_raw_sled(dir.path());
+    let format = db
+        .open_tree("meta")
+        .unwrap()
+        .get("format")
+        .unwrap()
+        .unwrap();
+    assert!(format.starts_with(b"sichss-sled-5 "), "{format:?}");
+    let subscribers = db.open_tree("subscribers").unwrap();
+    let value = subscribers.get(now[0].imsi.as_bytes()).unwrap().unwrap();
+    let record = sichss::store::sled::record_bytes(&value).unwrap();
+    assert!(
+        matches!(record[0], 0x80..=0x8f | 0xde | 0xdf),
+        "a MessagePack map, not JSON: {:?}",
+        &record[..8]
+    );
+    drop((subscribers, db));
+    let store = SledStore::open(dir.path()).unwrap();
+    let first = store.get(&now[0].imsi).await.unwrap().unwrap();
+    assert_eq!(
+        first.msisdns.last().map(String::as_str),
+        Some("+8613900000000")
+    );
+    assert_eq!(
+        store.get(&now[1].imsi).await.unwrap().as_ref(),
+        Some(&now[1])
+    );
+}

@@ -14,6 +14,7 @@ mod journal;
 pub mod jsonl;
 pub mod model;
 pub mod postgres;
+mod record;
 pub mod secrets;
 pub mod sled;
 mod validate;

@@ -6,7 +6,7 @@
 //!
 //! | tree          | key                         | value                                     |
 //! |---------------|-----------------------------|-------------------------------------------|
-//! | `subscribers` | IMSI (UTF-8)                | `0x02`, revision (u64 BE), the [`Subscriber`] as `serde_json` bytes compressed (LZ4 block, size prepended) |
+//! | `subscribers` | IMSI (UTF-8)                | `0x02`, revision (u64 BE), the [`Subscriber`] as MessagePack (`super::record`) compressed (LZ4 block, size prepended) |
 //! | `impi`        | IMPI (normalised, UTF-8)    | IMSI of the subscriber whose service has it; no entry for a SIC IMPI, which carries its owner's IMSI |
 //! | `impu`        | IMPU (normalised, UTF-8)    | IMSI of the subscriber listing it          |
 //! | `meta`        | `format`                    | the layout version string [`FORMAT`]       |
@@ -26,10 +26,14 @@
 //! of a typical subscriber (two SIC IMPIs, two IMPUs), and a bulk import's cost with them.
 //! Opening a layout 1 or 2 store removes the entries layout 3 does not keep.
 //!
-//! Records are compressed (layout 4, `lz4_flex`): a record's JSON repeats its IMSI, home
+//! Records are compressed (layout 4, `lz4_flex`): a record repeats its IMSI, home
 //! domain and field names, and shrinks to about half, which cuts what sled writes per
 //! change (its log rewrites whole pages) by about a quarter. Records of layouts 1–3
 //! (`0x01` or plain JSON) are read as they are and compressed when next written.
+//!
+//! Records and journal entries are MessagePack (layout 5, `super::record`), which costs a
+//! sixth of JSON to encode on every Cx write; the JSON records and journal entries of
+//! layouts 1–4 are told apart by their first octet and read as they are.
 //!
 //! Every single-subscriber write changes the three data trees in one sled transaction,
 //! so a crash never leaves a record without its index entries or an index entry without
@@ -123,8 +127,12 @@ use crate::FastMap;
 pub const LOCK_SHARDS: usize = 256;
 
 /// Layout version written to the `meta` tree; a database with another value (other than
-/// `FORMAT_1`, `FORMAT_2` and `FORMAT_3`, which are upgraded at open) is refused.
+/// `FORMAT_1` to `FORMAT_4`, which are upgraded at open) is refused.
 pub const FORMAT: &str =
+    "sichss-sled-5 subscribers:IMSI=>[0x02 rev:u64be]lz4(msgpack(Subscriber)) impi(but own-IMSI SIC IMPIs),impu:identity=>IMSI journal(msgpack)";
+/// Layout 4: as layout 5, with records and journal entries in JSON (which layout 5 still
+/// reads).
+const FORMAT_4: &str =
     "sichss-sled-4 subscribers:IMSI=>[0x02 rev:u64be]lz4(json(Subscriber)) impi(but own-IMSI SIC IMPIs),impu:identity=>IMSI journal";
 /// Layout 3: as layout 4, with the records' JSON uncompressed (`0x01` records, which
 /// layout 4 still reads).
@@ -141,9 +149,9 @@ const REV_TAG: u8 = 0x01;
 /// First octet of a record with its revision and its JSON compressed (LZ4 block, size
 /// prepended): what this layout writes; [`REV_TAG`] records (layout 2) still read.
 const LZ4_TAG: u8 = 0x02;
-/// Largest JSON a compressed record may claim (a record is a few KiB; this bounds what a
+/// Largest record a compressed value may claim (a record is a few KiB; this bounds what a
 /// corrupt size prefix can make the decoder allocate).
-const MAX_RECORD_JSON: u32 = 16 << 20;
+const MAX_RECORD_BYTES: u32 = 16 << 20;
 /// A revision is `epoch << REV_EPOCH_SHIFT | sequence number`: the epoch (`meta` key
 /// `epoch`, bumped durably at every open) keeps revisions rising across restarts.
 const REV_EPOCH_SHIFT: u32 = 40;
@@ -319,12 +327,13 @@ impl SledStore {
         {
             Some(v) if v.as_ref() == FORMAT.as_bytes() => {}
             Some(v)
-                if [FORMAT_1, FORMAT_2, FORMAT_3]
+                if [FORMAT_1, FORMAT_2, FORMAT_3, FORMAT_4]
                     .iter()
                     .any(|f| v.as_ref() == f.as_bytes()) =>
             {
                 // Older records are read as they are (layout 1: revision 0; layouts 1–3:
-                // JSON uncompressed) and compressed when next written. Index entries that
+                // JSON uncompressed; layouts 1–4: JSON) and rewritten when next written,
+                // as are the JSON entries of the journal. Index entries that
                 // layout 3 stopped keeping are removed before the marker changes.
                 let removed = drop_own_sic_impi_entries(&impi)?;
                 db.flush()
@@ -334,7 +343,7 @@ impl SledStore {
                 tracing::info!(
                     from = %String::from_utf8_lossy(&v),
                     removed_impi_entries = removed,
-                    "sled store: layout upgraded to 4"
+                    "sled store: layout upgraded to 5"
                 );
             }
             Some(v) => {
@@ -756,7 +765,7 @@ impl SubscriberStore for SledStore {
                             Dirty {
                                 rev,
                                 sub: published,
-                                json: Arc::clone(&payload),
+                                bytes: Arc::clone(&payload),
                             },
                         );
                     })
@@ -1619,13 +1628,13 @@ struct Overlay {
     running: AtomicBool,
 }
 
-/// A journaled record, its revision and its JSON (as journaled, so that a checkpoint
+/// A journaled record, its revision and its bytes (as journaled, so that a checkpoint
 /// need not encode it again).
 #[derive(Clone)]
 struct Dirty {
     rev: u64,
     sub: Arc<Subscriber>,
-    json: Arc<[u8]>,
+    bytes: Arc<[u8]>,
 }
 
 fn unpoison<T>(r: std::sync::LockResult<T>) -> T {
@@ -1761,7 +1770,7 @@ impl Checkpointer {
             for shard in self.overlay.checkpointing.iter() {
                 let records: Vec<(String, Vec<u8>)> = unpoison(shard.lock())
                     .iter()
-                    .map(|(imsi, d)| (imsi.clone(), value_with_rev(&d.json, d.rev)))
+                    .map(|(imsi, d)| (imsi.clone(), value_with_rev(&d.bytes, d.rev)))
                     .collect();
                 for (imsi, value) in records {
                     self.subscribers
@@ -1841,11 +1850,10 @@ fn replay(
             tracing::warn!(file = %path.display(), octets = torn, "journal: ignoring a torn tail (a write the crash interrupted; it was never acknowledged)");
         }
         for (rev, payload) in entries {
-            let sub: Subscriber =
-                serde_json::from_slice(payload).map_err(|e| StoreError::Corrupt {
-                    key: format!("{}#{rev}", path.display()),
-                    reason: format!("a journal entry is not a subscriber record: {e}"),
-                })?;
+            let sub = super::record::decode(payload).map_err(|e| StoreError::Corrupt {
+                key: format!("{}#{rev}", path.display()),
+                reason: format!("a journal entry is not a subscriber record: {e}"),
+            })?;
             match newest.get_mut(&sub.imsi) {
                 Some(e) if e.0 >= rev => {}
                 Some(e) => *e = (rev, payload.to_vec(), indexed(&sub)),
@@ -1944,22 +1952,22 @@ fn backend(what: &str, e: ::sled::Error) -> StoreError {
 }
 
 fn encode(sub: &Subscriber) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(sub).map_err(|e| StoreError::Invalid {
+    super::record::encode(sub).map_err(|e| StoreError::Invalid {
         field: "subscriber".to_owned(),
         problem: format!("cannot be serialised: {e}"),
     })
 }
 
-/// The sled value of a record: [`REV_TAG`], the revision, the JSON.
+/// The sled value of a record: [`LZ4_TAG`], the revision, the record compressed.
 fn encode_value(sub: &Subscriber, rev: u64) -> Result<Vec<u8>, StoreError> {
     Ok(value_with_rev(&encode(sub)?, rev))
 }
 
-fn value_with_rev(json: &[u8], rev: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(json.len() / 2 + 16);
+fn value_with_rev(record: &[u8], rev: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(record.len() / 2 + 16);
     v.push(LZ4_TAG);
     v.extend_from_slice(&rev.to_be_bytes());
-    v.extend_from_slice(&lz4_flex::compress_prepend_size(json));
+    v.extend_from_slice(&lz4_flex::compress_prepend_size(record));
     v
 }
 
@@ -1973,16 +1981,17 @@ fn value_rev(bytes: &[u8]) -> u64 {
     }
 }
 
-/// A sled value's JSON: plain (layout 1, or [`REV_TAG`]) or decompressed ([`LZ4_TAG`]).
-fn value_json(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+/// A sled value's record bytes (`super::record`): plain (layout 1, or [`REV_TAG`]) or
+/// decompressed ([`LZ4_TAG`]).
+fn value_record(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     match bytes.split_first() {
         Some((&REV_TAG, rest)) if rest.len() >= 8 => Ok(rest[8..].into()),
         Some((&LZ4_TAG, rest)) if rest.len() >= 12 => {
             let block = &rest[8..];
             let size = u32::from_le_bytes(block[..4].try_into().expect("4 octets"));
-            if size > MAX_RECORD_JSON {
+            if size > MAX_RECORD_BYTES {
                 return Err(format!(
-                    "the compressed record claims {size} octets of JSON (at most {MAX_RECORD_JSON})"
+                    "the compressed record claims {size} octets (at most {MAX_RECORD_BYTES})"
                 ));
             }
             lz4_flex::decompress_size_prepended(block)
@@ -1994,11 +2003,12 @@ fn value_json(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     }
 }
 
-/// The JSON of a raw value of the `subscribers` tree, whatever its layout: for tests that
-/// inspect the files (that no plaintext secret is at rest, for one).
+/// The record bytes (MessagePack, or JSON for older layouts) of a raw value of the
+/// `subscribers` tree, decompressed: for tests that inspect the files (that no plaintext
+/// secret is at rest, for one).
 #[doc(hidden)]
-pub fn record_json(value: &[u8]) -> Result<Vec<u8>, String> {
-    value_json(value).map(std::borrow::Cow::into_owned)
+pub fn record_bytes(value: &[u8]) -> Result<Vec<u8>, String> {
+    value_record(value).map(std::borrow::Cow::into_owned)
 }
 
 fn decode(imsi: &str, bytes: &[u8]) -> Result<Subscriber, StoreError> {
@@ -2006,8 +2016,8 @@ fn decode(imsi: &str, bytes: &[u8]) -> Result<Subscriber, StoreError> {
         key: format!("{TREE_SUBSCRIBERS}/{imsi}"),
         reason,
     };
-    let json = value_json(bytes).map_err(corrupt)?;
-    serde_json::from_slice(&json)
+    let record = value_record(bytes).map_err(corrupt)?;
+    super::record::decode(&record)
         .map_err(|e| corrupt(format!("not a valid subscriber record: {e}")))
 }
 
@@ -2024,36 +2034,36 @@ mod tests {
         let value = value_with_rev(&json(), 0x0102_0304_0506);
         assert_eq!(value[0], LZ4_TAG);
         assert_eq!(value_rev(&value), 0x0102_0304_0506);
-        assert_eq!(value_json(&value).unwrap().as_ref(), json().as_slice());
+        assert_eq!(value_record(&value).unwrap().as_ref(), json().as_slice());
     }
 
     #[test]
     fn records_of_older_layouts_still_read() {
         // Layout 1: plain JSON, revision 0.
         assert_eq!(value_rev(&json()), 0);
-        assert_eq!(value_json(&json()).unwrap().as_ref(), json().as_slice());
+        assert_eq!(value_record(&json()).unwrap().as_ref(), json().as_slice());
         // Layouts 2 and 3: the revision, then plain JSON.
         let mut v2 = vec![REV_TAG];
         v2.extend_from_slice(&9u64.to_be_bytes());
         v2.extend_from_slice(&json());
         assert_eq!(value_rev(&v2), 9);
-        assert_eq!(value_json(&v2).unwrap().as_ref(), json().as_slice());
+        assert_eq!(value_record(&v2).unwrap().as_ref(), json().as_slice());
     }
 
     #[test]
     fn corrupt_compressed_records_are_errors_not_panics_or_huge_allocations() {
         let good = value_with_rev(&json(), 7);
         for cut in 0..good.len() {
-            let _ = value_json(&good[..cut]);
+            let _ = value_record(&good[..cut]);
         }
         let mut huge = good.clone();
         huge[9..13].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(value_json(&huge).unwrap_err().contains("claims"));
+        assert!(value_record(&huge).unwrap_err().contains("claims"));
         let mut garbage = good.clone();
         for b in &mut garbage[13..] {
             *b = 0xff;
         }
-        assert!(value_json(&garbage).is_err());
+        assert!(value_record(&garbage).is_err());
         assert!(matches!(
             decode("460011100612345", &garbage),
             Err(StoreError::Corrupt { .. })

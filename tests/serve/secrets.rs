@@ -46,12 +46,12 @@ fn all_bytes(dir: &Path) -> Vec<u8> {
     out
 }
 
-/// The JSON of every subscriber record of the (stopped) sled store in `dir`.
+/// The bytes of every subscriber record of the (stopped) sled store in `dir`.
 fn decompressed_records(dir: &Path) -> Vec<u8> {
     let db = sled::open(dir).unwrap();
     let mut out = Vec::new();
     for kv in db.open_tree("subscribers").unwrap().iter() {
-        out.extend(sichss::store::sled::record_json(&kv.unwrap().1).unwrap());
+        out.extend(sichss::store::sled::record_bytes(&kv.unwrap().1).unwrap());
     }
     out
 }
