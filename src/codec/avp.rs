@@ -312,12 +312,12 @@ impl Avp {
 
     /// Appends the encoded AVP (with padding) to `out`. Cannot fail.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let len = self.length();
+        // One pass: the length is filled in once the value is written (walking a Grouped
+        // value for its length first, at every level, cost more than the writing).
+        let start = out.len();
         out.extend_from_slice(&self.code.to_be_bytes());
         let flags = (self.flags & !AVP_FLAG_V) | if self.vendor.is_some() { AVP_FLAG_V } else { 0 };
-        out.push(flags);
-        // AVP Length is 24 bits; values built here stay far below 16 MiB.
-        out.extend_from_slice(&(len as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&[flags, 0, 0, 0]);
         if let Some(v) = self.vendor {
             out.extend_from_slice(&v.to_be_bytes());
         }
@@ -340,8 +340,10 @@ impl Avp {
                 }
             }
         }
-        let pad = self.encoded_len() - len;
-        out.extend_from_slice(&[0u8; 3][..pad]);
+        let len = out.len() - start;
+        // AVP Length is 24 bits; values built here stay far below 16 MiB.
+        out[start + 5..start + 8].copy_from_slice(&(len as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&[0u8; 3][..(4 - len % 4) % 4]);
     }
 
     /// A copy of this AVP's header with a zero-filled value of the minimal valid length:

@@ -170,6 +170,14 @@ impl Impi {
     /// # Errors
     /// The [`IdentityError`] naming the first part found wrong.
     pub fn parse(s: &str) -> Result<Self, IdentityError> {
+        match Self::parse_3gpp(s) {
+            Some(impi) => Ok(impi),
+            None => Self::parse_full(s),
+        }
+    }
+
+    /// [`Impi::parse`] without its one-pass reading of the usual forms.
+    pub(super) fn parse_full(s: &str) -> Result<Self, IdentityError> {
         check_chars(s)?;
         let count = s.bytes().filter(|&b| b == b'@').count();
         if count != 1 {
@@ -201,6 +209,51 @@ impl Impi {
             full,
             at: user.len(),
             kind,
+        })
+    }
+
+    /// The common case of [`Impi::parse`], read in one pass: exactly
+    /// `<IMSI>@ims.[sic<SIC>.]mnc<MNC>.mcc<MCC>.3gppnetwork.org`, lower-case, with the MCC
+    /// and MNC of the IMSI (rule 3). `None` for anything else, which `parse` then reads in
+    /// full; when `Some`, it is what `parse` gives.
+    pub(super) fn parse_3gpp(s: &str) -> Option<Self> {
+        fn three<'a>(s: &'a str, prefix: &str) -> Option<(&'a str, usize)> {
+            let d = s.strip_prefix(prefix)?.get(..3)?;
+            all_digits(d).then_some((d, prefix.len() + 3))
+        }
+        let at = s.find('@')?;
+        let (user, domain) = (&s[..at], &s[at + 1..]);
+        if !(IMSI_MIN..=IMSI_MAX).contains(&user.len()) || !all_digits(user) {
+            return None;
+        }
+        let mut rest = domain.strip_prefix("ims.")?;
+        let sic = match three(rest, "sic") {
+            Some((d, n)) => {
+                rest = rest[n..].strip_prefix('.')?;
+                Some(d)
+            }
+            None => None,
+        };
+        let (mnc, n) = three(rest, "mnc")?;
+        rest = rest[n..].strip_prefix('.')?;
+        let (mcc, n) = three(rest, "mcc")?;
+        if &rest[n..] != ".3gppnetwork.org" || &user[..3] != mcc {
+            return None;
+        }
+        if mnc.strip_prefix('0') != Some(&user[3..5]) && mnc != &user[3..6] {
+            return None;
+        }
+        let imsi = Imsi(user.to_owned());
+        Some(Self {
+            full: s.to_owned(),
+            at,
+            kind: match sic {
+                Some(d) => ImpiKind::Sic {
+                    imsi,
+                    sic: Sic(d.to_owned()),
+                },
+                None => ImpiKind::Imsi { imsi },
+            },
         })
     }
 

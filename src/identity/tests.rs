@@ -1039,3 +1039,53 @@ fn impu_normalize_gives_exactly_the_key_or_the_error_of_parse() {
         );
     }
 }
+
+#[test]
+fn impi_parse_reads_the_usual_3gpp_forms_in_one_pass_exactly_as_in_full() {
+    let usual = [
+        "460011100612345@ims.sic001.mnc001.mcc460.3gppnetwork.org",
+        "460011100612345@ims.mnc001.mcc460.3gppnetwork.org",
+        "310150123456789@ims.sic002.mnc150.mcc310.3gppnetwork.org",
+        "001010000000001@ims.sic999.mnc001.mcc001.3gppnetwork.org",
+        "001010@ims.mnc001.mcc001.3gppnetwork.org",
+    ];
+    let near_misses = [
+        "460011100612345@IMS.sic001.mnc001.mcc460.3gppnetwork.org",
+        "460011100612345@ims.sic01.mnc001.mcc460.3gppnetwork.org",
+        "460011100612345@ims.sic0011.mnc001.mcc460.3gppnetwork.org",
+        "460011100612345@ims.sic001.mnc002.mcc460.3gppnetwork.org",
+        "460011100612345@ims.sic001.mnc001.mcc461.3gppnetwork.org",
+        "460011100612345@ims.sic001.mnc01.mcc460.3gppnetwork.org",
+        "460011100612345@ims.sic001.mnc001.mcc460.3gppnetwork.org.",
+        "460011100612345@ims.sic001.mnc001.mcc460.3gppnetwork.or",
+        "460011100612345@ims.sic001.sic002.mnc001.mcc460.3gppnetwork.org",
+        "460011100612345@sic001.ims.mnc001.mcc460.3gppnetwork.org",
+        "460011100612345@ims.sic001.mnc001.mcc460.3gppnetwork.org@x",
+        "46001110061234a@ims.sic001.mnc001.mcc460.3gppnetwork.org",
+        "4600111006123456@ims.sic001.mnc001.mcc460.3gppnetwork.org",
+        "46001@ims.mnc001.mcc460.3gppnetwork.org",
+        "460011100612345@ims.sicabc.mnc001.mcc460.3gppnetwork.org",
+        "460011100612345@ims.sic001.mnc001.mcc460.3gppnetwork.org ",
+        "460011100612345@ims.sic001.example.com",
+        "alice@ims.mnc001.mcc460.3gppnetwork.org",
+        "@ims.mnc001.mcc460.3gppnetwork.org",
+        "460011100612345@",
+        "",
+    ];
+    for s in usual {
+        let fast = Impi::parse_3gpp(s).unwrap_or_else(|| panic!("{s} is a usual form"));
+        assert_eq!(fast.kind(), Impi::parse(s).unwrap().kind(), "{s}");
+        assert_eq!(fast.as_str(), s);
+    }
+    // Nothing the one pass declines is lost: the full parse decides those, and whatever the
+    // one pass accepts is what the full parse gives.
+    for s in near_misses.iter().chain(&usual) {
+        if let Some(fast) = Impi::parse_3gpp(s) {
+            assert!(usual.contains(s), "{s} should be left to the full parse");
+            assert_eq!(Ok(fast), Impi::parse_full(s), "{s}");
+        }
+    }
+    for s in near_misses {
+        assert_eq!(Impi::parse(s), Impi::parse_full(s), "{s}");
+    }
+}
