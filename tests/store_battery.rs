@@ -324,6 +324,50 @@ macro_rules! store_battery {
             }
 
             #[tokio::test]
+            async fn an_identity_found_then_moved_or_deleted_is_found_where_it_is_now() {
+                let store = $ctor;
+                let mut a = numbered(5);
+                let nai = "moving.nai@ims.example.net".to_owned();
+                a.services.get_mut("002").unwrap().impi = nai.clone();
+                let moving = format!("sip:moving@{HOME}");
+                a.services.get_mut("001").unwrap().impus.push(moving.clone());
+                store.create(a.clone()).await.unwrap();
+                store.create(numbered(6)).await.unwrap();
+                // Found (and remembered, where a backend remembers owners) at A.
+                for _ in 0..2 {
+                    assert_eq!(store.find_by_impu(&moving).await.unwrap().unwrap().imsi, a.imsi);
+                    assert_eq!(store.find_by_impi(&nai).await.unwrap().unwrap().imsi, a.imsi);
+                }
+                // Moved to B: A lets them go, then B takes them.
+                store
+                    .update(&a.imsi, |s| {
+                        s.services.get_mut("001").unwrap().impus.retain(|u| *u != moving);
+                        s.services.remove("002");
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(store.find_by_impu(&moving).await.unwrap(), None);
+                assert_eq!(store.find_by_impi(&nai).await.unwrap(), None);
+                let b = numbered_imsi(6);
+                store
+                    .update(&b, |s| {
+                        s.services.get_mut("001").unwrap().impus.push(moving.clone());
+                        s.services.get_mut("002").unwrap().impi = nai.clone();
+                    })
+                    .await
+                    .unwrap();
+                for _ in 0..2 {
+                    assert_eq!(store.find_by_impu(&moving).await.unwrap().unwrap().imsi, b);
+                    assert_eq!(store.find_by_impi(&nai).await.unwrap().unwrap().imsi, b);
+                }
+                // B deleted: found nowhere, even though A still exists.
+                store.delete(&b).await.unwrap();
+                assert_eq!(store.find_by_impu(&moving).await.unwrap(), None);
+                assert_eq!(store.find_by_impi(&nai).await.unwrap(), None);
+                assert!(store.get(&a.imsi).await.unwrap().is_some());
+            }
+
+            #[tokio::test]
             async fn update_of_missing_subscriber_is_not_found() {
                 let store = $ctor;
                 let mut ran = false;

@@ -98,7 +98,8 @@
 //!
 //! sled's page cache is bounded by [`SledOptions::cache_bytes`]; decoded records of
 //! recently read subscribers are kept (at most [`SledOptions::cache_subscribers`]) so that
-//! reads skip the JSON decode. The subscriber count is kept in memory and left in `meta`
+//! reads skip the decode, and so are the owners of recently found identities (as many
+//! IMPIs, twice as many IMPUs) so that a LIR skips the index tree. The subscriber count is kept in memory and left in `meta`
 //! on close, so opening a big store does not walk it (unless it was not closed cleanly).
 //!
 //! Must not depend on: the codec, the Cx layer, the server; no sled type leaves this module.
@@ -229,6 +230,9 @@ pub struct SledStore {
     count: Arc<Count>,
     /// Decoded records, per lock shard; see [`RecordCache`].
     cache: RecordCache,
+    /// Owners of recently found IMPIs and IMPUs; see [`OwnerCache`].
+    impi_owners: OwnerCache,
+    impu_owners: OwnerCache,
     /// Bulk writes (which check identity ownership outside a sled transaction) hold it
     /// exclusively; a transaction that claims identities holds it shared.
     claims: RwLock<()>,
@@ -443,6 +447,8 @@ impl SledStore {
                 known: watch::channel(count.is_some()).0,
             }),
             cache: RecordCache::new(options.cache_subscribers),
+            impi_owners: OwnerCache::new(options.cache_subscribers),
+            impu_owners: OwnerCache::new(options.cache_subscribers.saturating_mul(2)),
             claims: RwLock::new(()),
             overlay,
             checkpointer,
@@ -602,9 +608,15 @@ impl SledStore {
         &self,
         index: &Tree,
         index_name: &str,
+        owners: &OwnerCache,
         identity: &str,
         listed: impl Fn(&Subscriber) -> bool,
     ) -> Result<Option<Arc<Subscriber>>, StoreError> {
+        if let Some(imsi) = owners.get(identity) {
+            if let Some(sub) = self.read(&imsi)?.filter(|s| listed(s)) {
+                return Ok(Some(sub));
+            }
+        }
         let lookup = || -> Result<Option<IVec>, StoreError> {
             index
                 .get(identity)
@@ -621,6 +633,7 @@ impl SledStore {
             })?;
             let found = self.read(imsi)?;
             if let Some(sub) = found.as_ref().filter(|s| listed(s)) {
+                owners.put(identity, imsi);
                 return Ok(Some(Arc::clone(sub)));
             }
             let again = lookup()?;
@@ -660,13 +673,15 @@ impl SubscriberStore for SledStore {
                 }
             }
         }
-        self.find_by(&self.impi, TREE_IMPI, impi, |s| {
+        self.find_by(&self.impi, TREE_IMPI, &self.impi_owners, impi, |s| {
             s.service_by_impi(impi).is_some()
         })
     }
 
     async fn find_by_impu_shared(&self, impu: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
-        self.find_by(&self.impu, TREE_IMPU, impu, |s| s.has_impu(impu))
+        self.find_by(&self.impu, TREE_IMPU, &self.impu_owners, impu, |s| {
+            s.has_impu(impu)
+        })
     }
 
     async fn find_by_impi(&self, impi: &str) -> Result<Option<Subscriber>, StoreError> {
@@ -1258,6 +1273,58 @@ impl RecordCache {
                 s.map.remove(imsi);
             }
         }
+    }
+}
+
+/// The owners of recently found identities (identity → IMSI), one map per index, so that a
+/// LIR's lookup skips sled's index tree. Bounded like [`RecordCache`] (an arbitrary entry
+/// goes when a shard is full). Never trusted alone: a hit counts only if the IMSI's record,
+/// read as usual, still lists the identity, and an identity is listed by one subscriber at
+/// most (the index transactions see to that), so a stale entry costs a miss, never a wrong
+/// answer. Only identities found in the index are inserted: provisioned ones, not whatever
+/// a peer asks for.
+struct OwnerCache {
+    shards: Box<[StdMutex<FastMap<Box<str>, Box<str>>>]>,
+    per_shard: usize,
+}
+
+impl OwnerCache {
+    const SHARDS: usize = 64;
+
+    fn new(capacity: usize) -> Self {
+        OwnerCache {
+            shards: (0..Self::SHARDS).map(|_| StdMutex::default()).collect(),
+            per_shard: capacity.div_ceil(Self::SHARDS),
+        }
+    }
+
+    fn shard(&self, identity: &str) -> StdMutexGuard<'_, FastMap<Box<str>, Box<str>>> {
+        let mut h = fxhash::FxHasher::default();
+        identity.hash(&mut h);
+        let i = ((h.finish() >> 32) % Self::SHARDS as u64) as usize;
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The IMSI last found owning `identity`, if remembered.
+    fn get(&self, identity: &str) -> Option<Box<str>> {
+        if self.per_shard == 0 {
+            return None;
+        }
+        self.shard(identity).get(identity).cloned()
+    }
+
+    fn put(&self, identity: &str, imsi: &str) {
+        if self.per_shard == 0 {
+            return;
+        }
+        let mut map = self.shard(identity);
+        if map.len() >= self.per_shard && !map.contains_key(identity) {
+            let Some(victim) = map.keys().next().cloned() else {
+                return;
+            };
+            map.remove(&victim);
+        }
+        map.insert(identity.into(), imsi.into());
     }
 }
 
