@@ -502,7 +502,7 @@ impl SledStore {
     fn shard(imsi: &str) -> usize {
         let mut h = fxhash::FxHasher::default();
         imsi.hash(&mut h);
-        // The high half: FxHash mixes its input into the high bits first.
+        // Bits 32 and up: the record cache's maps take their buckets from the low bits.
         ((h.finish() >> 32) % LOCK_SHARDS as u64) as usize
     }
 
@@ -1221,7 +1221,29 @@ struct RecordCache {
 #[derive(Default)]
 struct CacheShard {
     generation: u64,
-    map: FastMap<String, Arc<Subscriber>>,
+    map: FastMap<u64, Arc<Subscriber>>,
+}
+
+/// An IMSI (up to 15 digits) as a number with its length on top, so that "001…" and
+/// "01…" differ: the cache's key, hashed and compared without following a pointer to the
+/// text. `None` for anything else (the store holds IMSIs only, but `get` may be asked
+/// anything), which the cache then leaves alone.
+fn imsi_key(imsi: &str) -> Option<u64> {
+    if imsi.is_empty() || imsi.len() > 15 {
+        return None;
+    }
+    let mut n = 0u64;
+    for b in imsi.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    // Mixed by a bijection (xor-shift, multiply by an odd constant, xor-shift): the map's
+    // FxHash keeps a number's low bits, and IMSIs ending in zeros would share buckets.
+    let k = (imsi.len() as u64) << 56 | n;
+    let k = (k ^ (k >> 32)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    Some(k ^ (k >> 29))
 }
 
 impl RecordCache {
@@ -1239,17 +1261,22 @@ impl RecordCache {
     /// The cached record, or the shard's generation to pass to [`RecordCache::fill`].
     fn get(&self, shard: usize, imsi: &str) -> Result<Arc<Subscriber>, u64> {
         let s = self.shard(shard);
-        s.map.get(imsi).cloned().ok_or(s.generation)
+        imsi_key(imsi)
+            .and_then(|k| s.map.get(&k).cloned())
+            .ok_or(s.generation)
     }
 
     fn insert(&self, s: &mut CacheShard, imsi: &str, sub: Arc<Subscriber>) {
-        if s.map.len() >= self.per_shard && !s.map.contains_key(imsi) {
-            let Some(victim) = s.map.keys().next().cloned() else {
+        let Some(key) = imsi_key(imsi) else {
+            return;
+        };
+        if s.map.len() >= self.per_shard && !s.map.contains_key(&key) {
+            let Some(&victim) = s.map.keys().next() else {
                 return;
             };
             s.map.remove(&victim);
         }
-        s.map.insert(imsi.to_owned(), sub);
+        s.map.insert(key, sub);
     }
 
     /// Caches a record read from sled, unless a write of the shard happened meanwhile.
@@ -1270,7 +1297,9 @@ impl RecordCache {
         match new {
             Some(sub) if self.per_shard > 0 => self.insert(&mut s, imsi, sub),
             _ => {
-                s.map.remove(imsi);
+                if let Some(key) = imsi_key(imsi) {
+                    s.map.remove(&key);
+                }
             }
         }
     }
@@ -1301,6 +1330,7 @@ impl OwnerCache {
     fn shard(&self, identity: &str) -> StdMutexGuard<'_, FastMap<Box<str>, Box<str>>> {
         let mut h = fxhash::FxHasher::default();
         identity.hash(&mut h);
+        // Bits 32 and up, as for the lock shards.
         let i = ((h.finish() >> 32) % Self::SHARDS as u64) as usize;
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -2091,6 +2121,49 @@ fn decode(imsi: &str, bytes: &[u8]) -> Result<Subscriber, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imsi_keys_tell_every_imsi_apart_and_refuse_anything_else() {
+        assert_ne!(imsi_key("001010000000001"), imsi_key("01010000000001"));
+        assert_ne!(imsi_key("460011100612345"), imsi_key("460011100612346"));
+        let all: std::collections::HashSet<_> = (0..100_000)
+            .map(|n| imsi_key(&format!("0010100{n:08}")).unwrap())
+            .collect();
+        assert_eq!(all.len(), 100_000);
+        for bad in ["", "0010100000000011", "00101a", "+46001", " 46001"] {
+            assert_eq!(imsi_key(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn imsis_differing_in_their_last_digits_spread_over_shards_buckets_and_tags() {
+        let hash = |imsi: &str| {
+            let mut h = fxhash::FxHasher::default();
+            imsi_key(imsi).unwrap().hash(&mut h);
+            h.finish()
+        };
+        // Consecutive, and every thousandth.
+        let imsis: Vec<String> = (0..10_000)
+            .map(|n| format!("0010100{n:08}"))
+            .chain((0..10_000).map(|n| format!("0010{:011}", n * 1000)))
+            .collect();
+        let mut shards = vec![0usize; LOCK_SHARDS];
+        let mut buckets = std::collections::HashSet::new();
+        let mut tags = std::collections::HashSet::new();
+        for imsi in &imsis {
+            shards[SledStore::shard(imsi)] += 1;
+            let h = hash(imsi);
+            buckets.insert(h & 1023);
+            tags.insert(h >> 57);
+        }
+        // 78 per shard on average; 1,024 buckets and 128 tags, nearly all hit at random.
+        assert!(
+            shards.iter().all(|&n| (30..=140).contains(&n)),
+            "{shards:?}"
+        );
+        assert!(buckets.len() > 1000, "{} buckets of 1024", buckets.len());
+        assert!(tags.len() == 128, "{} tags of 128", tags.len());
+    }
 
     fn json() -> Vec<u8> {
         br#"{"imsi":"460011100612345","services":{"001":{"impi":"460011100612345@ims.sic001.mnc001.mcc460.3gppnetwork.org"}}}"#.to_vec()
