@@ -37,14 +37,22 @@ struct Histogram {
     count: u64,
 }
 
+/// What is counted per Cx request. Command names are the static abbreviations, so that
+/// counting allocates nothing.
+#[derive(Debug, Default)]
+struct CxStats {
+    /// (command, result) → count.
+    counts: BTreeMap<(&'static str, u32), u64>,
+    /// command → latency histogram.
+    latency: BTreeMap<&'static str, Histogram>,
+}
+
 /// The metrics of one sichss process. Shared behind an `Arc` by the Diameter server (Cx
 /// requests, peers) and the API (HSS-initiated requests, rendering).
 #[derive(Debug, Default)]
 pub struct Metrics {
-    /// (command, result) → count.
-    cx: Mutex<BTreeMap<(String, u32), u64>>,
-    /// command → latency histogram.
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Cx requests: counts and latencies, under one lock taken once per request.
+    cx: Mutex<CxStats>,
     /// (host, state) of each peer, as last reported.
     peers: Mutex<Vec<(String, String)>>,
     /// (command, outcome) → count.
@@ -67,13 +75,11 @@ impl Metrics {
     }
 
     /// Counts one answered Cx request and its latency.
-    pub fn record_request(&self, cmd: &str, result_code: u32, latency: Duration) {
-        *lock(&self.cx)
-            .entry((cmd.to_owned(), result_code))
-            .or_default() += 1;
+    pub fn record_request(&self, cmd: &'static str, result_code: u32, latency: Duration) {
         let secs = latency.as_secs_f64();
-        let mut hists = lock(&self.latency);
-        let h = hists.entry(cmd.to_owned()).or_default();
+        let mut cx = lock(&self.cx);
+        *cx.counts.entry((cmd, result_code)).or_default() += 1;
+        let h = cx.latency.entry(cmd).or_default();
         let slot = BUCKETS
             .iter()
             .position(|b| secs <= *b)
@@ -112,7 +118,8 @@ impl Metrics {
             "counter",
             "Cx requests answered, by command and result code.",
         );
-        for ((cmd, rc), n) in lock(&self.cx).iter() {
+        let cx = lock(&self.cx);
+        for ((cmd, rc), n) in cx.counts.iter() {
             let _ = writeln!(
                 out,
                 "sichss_cx_requests_total{{command=\"{}\",result=\"{rc}\"}} {n}",
@@ -125,7 +132,7 @@ impl Metrics {
             "histogram",
             "Time to answer a Cx request, by command.",
         );
-        for (cmd, h) in lock(&self.latency).iter() {
+        for (cmd, h) in cx.latency.iter() {
             let cmd = escape(cmd);
             let mut cumulative = 0;
             for (i, le) in BUCKETS.iter().enumerate() {
@@ -151,6 +158,7 @@ impl Metrics {
                 h.count
             );
         }
+        drop(cx);
         header(
             &mut out,
             "sichss_diameter_peers",

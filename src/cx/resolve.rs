@@ -60,7 +60,7 @@ pub async fn by_impi<S: SubscriberStore>(store: &S, raw: &str) -> Result<Resolve
         // Strip the SIC: the IMSI names the subscriber.
         if let Some(sub) = store.get_shared(imsi.as_str()).await? {
             if let Some(svc) = sub.services.get(sic.as_str()) {
-                if svc.impi.eq_ignore_ascii_case(&key) {
+                if svc.impi == key || svc.impi.eq_ignore_ascii_case(&key) {
                     let impi = if svc.impi == key {
                         key
                     } else {

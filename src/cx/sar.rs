@@ -52,6 +52,31 @@ fn is_deregistration(t: u32) -> bool {
     matches!(t, 4..=8 | 11)
 }
 
+/// The S-CSCF sending the SAR, as the request names it: compared with what the record
+/// holds, and copied into it only when a pair changes.
+struct Requester<'a> {
+    server_name: &'a str,
+    origin_host: &'a str,
+    origin_realm: &'a str,
+}
+
+impl Requester<'_> {
+    /// Whether `held` is this S-CSCF (all three names, exactly).
+    fn is(&self, held: &ScscfAssignment) -> bool {
+        held.server_name == self.server_name
+            && held.origin_host == self.origin_host
+            && held.origin_realm == self.origin_realm
+    }
+
+    fn assignment(&self) -> Shared<ScscfAssignment> {
+        Shared::new(ScscfAssignment {
+            server_name: self.server_name.to_owned(),
+            origin_host: self.origin_host.to_owned(),
+            origin_realm: self.origin_realm.to_owned(),
+        })
+    }
+}
+
 /// What the SAR did, for building the answer.
 struct Applied {
     outcome: Outcome,
@@ -66,7 +91,7 @@ pub async fn handle<S: SubscriberStore>(
     app: &CxApp<S>,
     req: &Message,
 ) -> Result<(Message, Outcome), CxError> {
-    let server_name = required_str(req, codes::SERVER_NAME, "Server-Name")?.to_string();
+    let server_name = required_str(req, codes::SERVER_NAME, "Server-Name")?;
     let sat_avp = req
         .find(codes::SERVER_ASSIGNMENT_TYPE)
         .ok_or_else(|| missing(codes::SERVER_ASSIGNMENT_TYPE, "Server-Assignment-Type", 4))?;
@@ -79,11 +104,11 @@ pub async fn handle<S: SubscriberStore>(
         codes::USER_DATA_ALREADY_AVAILABLE,
         "User-Data-Already-Available",
     )?;
-    let scscf = Shared::new(ScscfAssignment {
-        server_name: server_name.clone(),
-        origin_host: required_str(req, codes::ORIGIN_HOST, "Origin-Host")?.to_string(),
-        origin_realm: required_str(req, codes::ORIGIN_REALM, "Origin-Realm")?.to_string(),
-    });
+    let scscf = Requester {
+        server_name,
+        origin_host: required_str(req, codes::ORIGIN_HOST, "Origin-Host")?,
+        origin_realm: required_str(req, codes::ORIGIN_REALM, "Origin-Realm")?,
+    };
 
     let pi_avps: Vec<&Avp> = req.find_all(codes::PUBLIC_IDENTITY).collect();
     if pi_avps.len() > 1 && !is_deregistration(sat) {
@@ -193,7 +218,7 @@ fn apply(
     by_impi: bool,
     sat: u32,
     impus: &[String],
-    scscf: &Shared<ScscfAssignment>,
+    scscf: &Requester<'_>,
     udaa: u32,
     keep_server_name: bool,
 ) -> Result<Applied, CxError> {
@@ -240,6 +265,7 @@ fn apply(
                 return Ok(applied);
             }
             let target = registration_target(sat);
+            let assignment = scscf.assignment();
             let svc = sub.services.get_mut(sic).expect("checked above");
             let t = now();
             for impu in svc.impus.clone() {
@@ -247,7 +273,7 @@ fn apply(
                 if is_stale(reg, target, scscf) {
                     *reg = Registration {
                         state: target,
-                        scscf: Some(scscf.clone()),
+                        scscf: Some(assignment.clone()),
                         since: t,
                     };
                 }
@@ -341,9 +367,9 @@ fn registration_target(sat: u32) -> RegState {
 
 /// Whether a pair must be rewritten to reach `target` with `scscf`. UNREGISTERED_USER
 /// never downgrades a pair the UE registered itself.
-fn is_stale(reg: &Registration, target: RegState, scscf: &Shared<ScscfAssignment>) -> bool {
+fn is_stale(reg: &Registration, target: RegState, scscf: &Requester<'_>) -> bool {
     !(target == RegState::Unregistered && reg.state == RegState::Registered)
-        && (reg.state != target || reg.scscf.as_ref() != Some(scscf))
+        && (reg.state != target || !reg.scscf.as_ref().is_some_and(|held| scscf.is(held)))
 }
 
 /// The answer to a REGISTRATION, RE_REGISTRATION or UNREGISTERED_USER that would change
@@ -356,7 +382,7 @@ fn unchanged_registration(
     sic: &str,
     sat: u32,
     impus: &[String],
-    scscf: &Shared<ScscfAssignment>,
+    scscf: &Requester<'_>,
     udaa: u32,
 ) -> Option<Applied> {
     if !matches!(
