@@ -24,6 +24,9 @@ use crate::codec::{check_frame, decode_message, CommandCode, Frame, Message};
 use crate::peer::{base, check_request, DisconnectCause, Disposition, PeerState, Responder};
 use crate::peer::{Watchdog, WatchdogAction};
 
+/// Times the writer yields to let queued request tasks add their answers to a write.
+const COALESCE_ROUNDS: usize = 3;
+
 /// Largest batch the writer hands to one `write_all`.
 const WRITE_BATCH: usize = 256 * 1024;
 
@@ -100,14 +103,27 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
             WriterMsg::Close => close = true,
         }
-        while !close && out.len() < WRITE_BATCH {
-            match rx.try_recv() {
-                Ok(WriterMsg::Frame(f, p)) => {
-                    out.extend_from_slice(&f);
-                    held.push(p);
+        // Let the request tasks already queued finish first, for as long as they keep
+        // adding answers (a few rounds at most): their answers then go out in this write
+        // rather than one `sendto` each.
+        for _ in 0..COALESCE_ROUNDS {
+            if close {
+                break;
+            }
+            tokio::task::yield_now().await;
+            let before = held.len();
+            while !close && out.len() < WRITE_BATCH {
+                match rx.try_recv() {
+                    Ok(WriterMsg::Frame(f, p)) => {
+                        out.extend_from_slice(&f);
+                        held.push(p);
+                    }
+                    Ok(WriterMsg::Close) => close = true,
+                    Err(_) => break,
                 }
-                Ok(WriterMsg::Close) => close = true,
-                Err(_) => break,
+            }
+            if held.len() == before || out.len() >= WRITE_BATCH {
+                break;
             }
         }
         if !out.is_empty() {
