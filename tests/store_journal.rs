@@ -170,12 +170,22 @@ async fn a_torn_journal_tail_is_ignored_and_earlier_entries_are_kept() {
         }
         store.abandon();
     }
-    // A crash in the middle of the next write: half an entry at the end of the file.
+    // A crash in the middle of the next write: half an entry after the last one (over the
+    // file's zero-filled tail).
     let file = journal_files(dir.path()).pop().unwrap();
     let mut bytes = std::fs::read(&file).unwrap();
-    assert!(!bytes.is_empty());
-    let entry = bytes.len() / 3;
-    bytes.extend_from_within(..entry / 2);
+    // The entries: a 17-octet header (magic 0xA5, length LE, CRC, sequence) and the record.
+    let mut end = 0;
+    while bytes.get(end) == Some(&0xA5) {
+        let len = u32::from_le_bytes(bytes[end + 1..end + 5].try_into().unwrap()) as usize;
+        end += 17 + len;
+    }
+    assert!(
+        end > 0 && bytes[end..].iter().all(|&b| b == 0),
+        "entries, then zeros"
+    );
+    let half = end / 3 / 2;
+    bytes.copy_within(..half, end);
     std::fs::write(&file, &bytes).unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(
