@@ -368,6 +368,45 @@ macro_rules! store_battery {
             }
 
             #[tokio::test]
+            async fn settled_returns_once_what_a_read_saw_is_durable() {
+                let store = Arc::new($ctor);
+                store.create(numbered(8)).await.unwrap();
+                let imsi = numbered_imsi(8);
+                // Writers and settled readers of one subscriber, interleaved: every settle
+                // returns (none waits for a flush that never comes), for subscribers that
+                // exist and for one that does not.
+                let mut tasks = Vec::new();
+                for n in 0..16u64 {
+                    let store = Arc::clone(&store);
+                    let imsi = imsi.clone();
+                    tasks.push(tokio::spawn(async move {
+                        if n % 2 == 0 {
+                            store
+                                .update(&imsi, |s| s.aka.as_mut().unwrap().sqn += 32)
+                                .await
+                                .unwrap();
+                        }
+                        let seen = store.get_shared(&imsi).await.unwrap().unwrap();
+                        store.settled(&imsi).await.unwrap();
+                        seen.aka.as_ref().unwrap().sqn
+                    }));
+                }
+                for t in tasks {
+                    let sqn = tokio::time::timeout(Duration::from_secs(10), t)
+                        .await
+                        .expect("settled returns")
+                        .unwrap();
+                    assert_eq!(sqn % 32, numbered(8).aka.unwrap().sqn % 32);
+                }
+                store.settled("001019999999999").await.unwrap();
+                let last = store.get(&imsi).await.unwrap().unwrap();
+                assert_eq!(
+                    last.aka.unwrap().sqn,
+                    numbered(8).aka.unwrap().sqn + 8 * 32
+                );
+            }
+
+            #[tokio::test]
             async fn update_of_missing_subscriber_is_not_found() {
                 let store = $ctor;
                 let mut ran = false;

@@ -9,7 +9,8 @@
 //! The decision is taken inside [`SubscriberStore::update`], under the subscriber's lock,
 //! so concurrent SARs for one subscriber see each other's effect. A registration or
 //! refresh that would change nothing (the serving S-CSCF refreshing registered pairs) is
-//! answered from the record as read, as a LIR is: it takes effect at that read.
+//! answered from the record as read, without the lock or a copy, once what it read is
+//! durable (`SubscriberStore::settled`).
 
 use crate::codec::{codes, Avp, ExperimentalResultCode as Exp, Message, ProtocolError, ResultCode};
 use crate::store::{
@@ -178,7 +179,12 @@ pub async fn handle<S: SubscriberStore>(
     // without taking the subscriber's lock or copying the record.
     let unchanged = unchanged_registration(&resolved.subscriber, &sic, sat, &impus, &scscf, udaa);
     let applied = match unchanged {
-        Some(applied) => applied,
+        Some(applied) => {
+            // What was read may be a change not yet on disk (a retransmitted REGISTRATION
+            // racing its original): answer only once it is.
+            app.store.settled(&resolved.subscriber.imsi).await?;
+            applied
+        }
         None => {
             app.store
                 .update(&resolved.subscriber.imsi, |sub| {

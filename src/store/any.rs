@@ -132,6 +132,10 @@ impl SubscriberStore for AnyStore {
         dispatch!(self, s => s.get_shared(imsi).await)
     }
 
+    async fn settled(&self, imsi: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.settled(imsi).await)
+    }
+
     async fn find_by_impi_shared(&self, impi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
         dispatch!(self, s => s.find_by_impi_shared(impi).await)
     }

@@ -175,6 +175,16 @@ pub trait SubscriberStore: Send + Sync + 'static {
         imsi: &str,
     ) -> impl Future<Output = Result<Option<Subscriber>, StoreError>> + Send;
 
+    /// Waits until every change to `imsi` that a read may have returned is durable: for an
+    /// answer decided on a read alone (a SAR refresh that changes nothing), so that it
+    /// never rests on a change a crash could still undo, as a no-op
+    /// [`update`](SubscriberStore::update) does. The default, for a backend whose reads see
+    /// only durable changes, returns at once.
+    fn settled(&self, imsi: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = imsi;
+        async { Ok(()) }
+    }
+
     /// Like [`get`](SubscriberStore::get), sharing the record instead of copying it where
     /// the backend keeps records in memory (the Cx path reads through these). The default
     /// wraps `get`.

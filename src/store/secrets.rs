@@ -504,6 +504,10 @@ impl<S: SubscriberStore> SubscriberStore for EncryptingStore<S> {
         self.opened_shared(self.inner.get_shared(imsi).await?)
     }
 
+    async fn settled(&self, imsi: &str) -> Result<(), StoreError> {
+        self.inner.settled(imsi).await
+    }
+
     async fn find_by_impi_shared(&self, impi: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
         self.opened_shared(self.inner.find_by_impi_shared(impi).await?)
     }

@@ -678,6 +678,13 @@ impl SubscriberStore for SledStore {
         })
     }
 
+    async fn settled(&self, imsi: &str) -> Result<(), StoreError> {
+        // The last change written under the subscriber's lock shard (reads see changes as
+        // soon as they are applied, before their flush).
+        let pending = *self.lock(imsi).await;
+        self.durable(pending).await
+    }
+
     async fn find_by_impu_shared(&self, impu: &str) -> Result<Option<Arc<Subscriber>>, StoreError> {
         self.find_by(&self.impu, TREE_IMPU, &self.impu_owners, impu, |s| {
             s.has_impu(impu)
