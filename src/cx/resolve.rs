@@ -60,12 +60,10 @@ pub async fn by_impi<S: SubscriberStore>(store: &S, raw: &str) -> Result<Resolve
         // Strip the SIC: the IMSI names the subscriber.
         if let Some(sub) = store.get_shared(imsi.as_str()).await? {
             if let Some(svc) = sub.services.get(sic.as_str()) {
-                if svc.impi == key || svc.impi.eq_ignore_ascii_case(&key) {
-                    let impi = if svc.impi == key {
-                        key
-                    } else {
-                        svc.impi.clone()
-                    };
+                // Usually spelt as stored: compared exactly first, and then not copied.
+                let exact = svc.impi == key;
+                if exact || svc.impi.eq_ignore_ascii_case(&key) {
+                    let impi = if exact { key } else { svc.impi.clone() };
                     return Ok(Resolved {
                         sic: sic.as_str().to_string(),
                         impi,

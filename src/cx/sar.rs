@@ -175,8 +175,8 @@ pub async fn handle<S: SubscriberStore>(
     let by_impi = user_name.is_some();
     let sic = resolved.sic.clone();
     let cfg = &app.config;
-    // The usual refresh changes nothing: answered from the record just read, like a LIR,
-    // without taking the subscriber's lock or copying the record.
+    // The usual refresh changes nothing: answered from the record just read, without
+    // taking the subscriber's lock or copying the record.
     let unchanged = unchanged_registration(&resolved.subscriber, &sic, sat, &impus, &scscf, udaa);
     let applied = match unchanged {
         Some(applied) => {

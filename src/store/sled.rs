@@ -32,7 +32,7 @@
 //! (`0x01` or plain JSON) are read as they are and compressed when next written.
 //!
 //! Records and journal entries are MessagePack (layout 5, `super::record`), which costs a
-//! sixth of JSON to encode on every Cx write; the JSON records and journal entries of
+//! fifth of JSON to encode on every Cx write; the JSON records and journal entries of
 //! layouts 1–4 are told apart by their first octet and read as they are.
 //!
 //! Every single-subscriber write changes the three data trees in one sled transaction,
@@ -99,8 +99,9 @@
 //! sled's page cache is bounded by [`SledOptions::cache_bytes`]; decoded records of
 //! recently read subscribers are kept (at most [`SledOptions::cache_subscribers`]) so that
 //! reads skip the decode, and so are the owners of recently found identities (as many
-//! IMPIs, twice as many IMPUs) so that a LIR skips the index tree. The subscriber count is kept in memory and left in `meta`
-//! on close, so opening a big store does not walk it (unless it was not closed cleanly).
+//! IMPIs, twice as many IMPUs) so that a LIR skips the index tree. The subscriber count is
+//! kept in memory and left in `meta` on close, so opening a big store does not walk it
+//! (unless it was not closed cleanly).
 //!
 //! Must not depend on: the codec, the Cx layer, the server; no sled type leaves this module.
 
@@ -147,8 +148,8 @@ const FORMAT_2: &str =
 const FORMAT_1: &str = "sichss-sled-1 subscribers:IMSI=>json(Subscriber) impi,impu:identity=>IMSI";
 /// First octet of a record that carries its revision (a JSON record starts with `{`).
 const REV_TAG: u8 = 0x01;
-/// First octet of a record with its revision and its JSON compressed (LZ4 block, size
-/// prepended): what this layout writes; [`REV_TAG`] records (layout 2) still read.
+/// First octet of a record with its revision and its bytes compressed (LZ4 block, size
+/// prepended): what layouts 4 and 5 write; [`REV_TAG`] records (layout 2) still read.
 const LZ4_TAG: u8 = 0x02;
 /// Largest record a compressed value may claim (a record is a few KiB; this bounds what a
 /// corrupt size prefix can make the decoder allocate).
@@ -2068,10 +2069,11 @@ fn encode_value(sub: &Subscriber, rev: u64) -> Result<Vec<u8>, StoreError> {
 }
 
 fn value_with_rev(record: &[u8], rev: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(record.len() / 2 + 16);
+    let compressed = lz4_flex::compress_prepend_size(record);
+    let mut v = Vec::with_capacity(1 + 8 + compressed.len());
     v.push(LZ4_TAG);
     v.extend_from_slice(&rev.to_be_bytes());
-    v.extend_from_slice(&lz4_flex::compress_prepend_size(record));
+    v.extend_from_slice(&compressed);
     v
 }
 
