@@ -775,7 +775,8 @@ impl SubscriberStore for SledStore {
         if same_identities {
             if let Some(checkpointer) = &self.checkpointer {
                 // The Cx path: journal the record; sled gets it at the next checkpoint.
-                let payload: Arc<[u8]> = encode(&new)?.into();
+                // Shared with the overlay as it is (not copied into an `Arc<[u8]>`).
+                let payload = Arc::new(encode(&new)?);
                 let new = Arc::new(new);
                 let shard = Self::shard(imsi);
                 let published = Arc::clone(&new);
@@ -1656,7 +1657,10 @@ impl GroupCommit {
     fn flush_once(&self, db: &Db) -> (u64, Result<(), String>) {
         let (target, bytes, sled, file) = {
             let mut log = self.log();
-            let bytes = std::mem::take(&mut log.pending);
+            // The next entries go to a buffer of the size this flush needed, so that they
+            // are not copied over and over as it grows.
+            let size = log.pending.len();
+            let bytes = std::mem::replace(&mut log.pending, Vec::with_capacity(size));
             let sled = std::mem::take(&mut log.sled_dirty);
             let file = log.journal.as_ref().map(|j| Arc::clone(&j.file));
             (log.applied, bytes, sled, file)
@@ -1739,7 +1743,7 @@ struct Overlay {
 struct Dirty {
     rev: u64,
     sub: Arc<Subscriber>,
-    bytes: Arc<[u8]>,
+    bytes: Arc<Vec<u8>>,
 }
 
 fn unpoison<T>(r: std::sync::LockResult<T>) -> T {
@@ -1767,11 +1771,14 @@ impl Overlay {
     }
 
     fn publish(&self, shard: usize, imsi: &str, dirty: Dirty) {
-        if unpoison(self.live[shard].lock())
-            .insert(imsi.to_owned(), dirty)
-            .is_none()
-        {
-            self.live_len.fetch_add(1, Ordering::SeqCst);
+        let mut live = unpoison(self.live[shard].lock());
+        // Usually a subscriber already there: replaced without a new key.
+        match live.get_mut(imsi) {
+            Some(d) => *d = dirty,
+            None => {
+                live.insert(imsi.to_owned(), dirty);
+                self.live_len.fetch_add(1, Ordering::SeqCst);
+            }
         }
     }
 
