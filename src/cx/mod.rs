@@ -122,7 +122,9 @@ impl<S: SubscriberStore> CxApp<S> {
     /// Result-Code or Experimental-Result (and Failed-AVP where one applies), and one log
     /// line at info gives the command, the IMPI, the result and the latency.
     pub async fn handle(&self, req: &Message) -> Message {
-        let started = Instant::now();
+        // The log line's fields are gathered only when it is written (not at `warn`).
+        let log = tracing::enabled!(tracing::Level::INFO);
+        let started = log.then(Instant::now);
         let cmd = req.header.command;
         let result = match cmd {
             CommandCode::USER_AUTHORIZATION => uar::handle(self, req).await,
@@ -133,6 +135,12 @@ impl<S: SubscriberStore> CxApp<S> {
                 "command {} is not served by the HSS",
                 cmd.0
             ))),
+        };
+        let Some(started) = started else {
+            return match result {
+                Ok((answer, _)) => answer,
+                Err(e) => self.error_answer(req, &e),
+            };
         };
         let name = command_abbrev(cmd);
         let user = req
