@@ -23,7 +23,7 @@ use crate::api::form::{SchemeName, ServiceForm, SubscriberForm, SubscriberUpdate
 use crate::api::subscribers::ServiceReport;
 use crate::api::view::{ServiceView, SubscriberView};
 use crate::api::HssReport;
-use crate::store::{Password, RegState, SecretHex, ServiceProfile};
+use crate::store::{Password, SecretHex, ServiceProfile};
 
 use super::{AdminError, AdminGlobal};
 
@@ -327,7 +327,7 @@ fn subscriber(
                 let services: Vec<String> = v
                     .services
                     .iter()
-                    .map(|s| format!("{}:{}({})", sic_label(&s.sic), s.name, state(s.state)))
+                    .map(|s| format!("{}:{}({})", sic_label(&s.sic), s.name, s.state.as_str()))
                     .collect();
                 w(
                     out,
@@ -527,7 +527,7 @@ fn print_services(out: &mut dyn Write, services: &[ServiceView]) -> Result<(), A
                 sic_label(&s.sic).to_owned(),
                 s.name.clone(),
                 s.impi.clone(),
-                state(s.state).to_owned(),
+                s.state.as_str().to_owned(),
                 s.scscf.clone().unwrap_or_else(|| "-".into()),
             ]
         })
@@ -595,14 +595,6 @@ fn sic_label(sic: &str) -> &str {
         "plain"
     } else {
         sic
-    }
-}
-
-fn state(s: RegState) -> &'static str {
-    match s {
-        RegState::Registered => "REGISTERED",
-        RegState::Unregistered => "UNREGISTERED",
-        RegState::NotRegistered => "NOT_REGISTERED",
     }
 }
 

@@ -242,7 +242,7 @@ fn apply(
     // The S-CSCF serving the subscription, if another one than the requester.
     let other_scscf = sub
         .assigned_scscf()
-        .filter(|s| !s.server_name.eq_ignore_ascii_case(&scscf.server_name))
+        .filter(|s| !s.server_name.eq_ignore_ascii_case(scscf.server_name))
         .map(|s| s.server_name.clone());
 
     match sat {
@@ -250,7 +250,7 @@ fn apply(
             let impu = first.as_deref().unwrap_or_default();
             let serving = super::uar::scscf_for_impu(sub, impu);
             match serving {
-                Some(s) if s.eq_ignore_ascii_case(&scscf.server_name) => Ok(Applied {
+                Some(s) if s.eq_ignore_ascii_case(scscf.server_name) => Ok(Applied {
                     outcome: ok,
                     user_data: Some(user_data::subscription_xml(&impi, svc, Some(impu))),
                     impi,
@@ -400,7 +400,7 @@ fn unchanged_registration(
     let svc = sub.services.get(sic)?;
     let served_by_another = sub
         .assigned_scscf()
-        .is_some_and(|s| !s.server_name.eq_ignore_ascii_case(&scscf.server_name));
+        .is_some_and(|s| !s.server_name.eq_ignore_ascii_case(scscf.server_name));
     let target = registration_target(sat);
     let changes = served_by_another
         || (target == RegState::Registered && svc.auth_pending.is_some())

@@ -168,6 +168,17 @@ pub enum RegState {
     Unregistered,
 }
 
+impl RegState {
+    /// The state as written in the record and shown by the admin CLI (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotRegistered => "NOT_REGISTERED",
+            Self::Registered => "REGISTERED",
+            Self::Unregistered => "UNREGISTERED",
+        }
+    }
+}
+
 /// The S-CSCF serving an identity: its SIP Server-Name plus the Diameter host to route
 /// RTR/PPR to (cx-spec §2.1: keep both).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

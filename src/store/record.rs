@@ -283,11 +283,7 @@ impl Writer {
     fn registration(&mut self, r: &Registration) {
         self.map(2 + usize::from(r.scscf.is_some()));
         self.str("state");
-        self.str(match r.state {
-            super::RegState::NotRegistered => "NOT_REGISTERED",
-            super::RegState::Registered => "REGISTERED",
-            super::RegState::Unregistered => "UNREGISTERED",
-        });
+        self.str(r.state.as_str());
         if let Some(s) = &r.scscf {
             self.str("scscf");
             self.scscf(s);

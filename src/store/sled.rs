@@ -1276,16 +1276,9 @@ impl RecordCache {
     }
 
     fn insert(&self, s: &mut CacheShard, imsi: &str, sub: Arc<Subscriber>) {
-        let Some(key) = imsi_key(imsi) else {
-            return;
-        };
-        if s.map.len() >= self.per_shard && !s.map.contains_key(&key) {
-            let Some(&victim) = s.map.keys().next() else {
-                return;
-            };
-            s.map.remove(&victim);
+        if let Some(key) = imsi_key(imsi) {
+            insert_bounded(&mut s.map, self.per_shard, key, sub);
         }
-        s.map.insert(key, sub);
     }
 
     /// Caches a record read from sled, unless a write of the shard happened meanwhile.
@@ -1322,9 +1315,12 @@ impl RecordCache {
 /// answer. Only identities found in the index are inserted: provisioned ones, not whatever
 /// a peer asks for.
 struct OwnerCache {
-    shards: Box<[StdMutex<FastMap<Box<str>, Box<str>>>]>,
+    shards: Box<[StdMutex<OwnerMap>]>,
     per_shard: usize,
 }
+
+/// One shard of an [`OwnerCache`]: identity → IMSI.
+type OwnerMap = FastMap<Box<str>, Box<str>>;
 
 impl OwnerCache {
     const SHARDS: usize = 64;
@@ -1336,7 +1332,7 @@ impl OwnerCache {
         }
     }
 
-    fn shard(&self, identity: &str) -> StdMutexGuard<'_, FastMap<Box<str>, Box<str>>> {
+    fn shard(&self, identity: &str) -> StdMutexGuard<'_, OwnerMap> {
         let mut h = fxhash::FxHasher::default();
         identity.hash(&mut h);
         // Bits 32 and up, as for the lock shards.
@@ -1356,15 +1352,25 @@ impl OwnerCache {
         if self.per_shard == 0 {
             return;
         }
-        let mut map = self.shard(identity);
-        if map.len() >= self.per_shard && !map.contains_key(identity) {
-            let Some(victim) = map.keys().next().cloned() else {
-                return;
-            };
-            map.remove(&victim);
-        }
-        map.insert(identity.into(), imsi.into());
+        insert_bounded(
+            &mut self.shard(identity),
+            self.per_shard,
+            identity.into(),
+            imsi.into(),
+        );
     }
+}
+
+/// Inserts into a cache shard's map of at most `cap` entries: when it is full and `key`
+/// is new, an arbitrary entry goes first.
+fn insert_bounded<K: Hash + Eq + Clone, V>(map: &mut FastMap<K, V>, cap: usize, key: K, value: V) {
+    if map.len() >= cap && !map.contains_key(&key) {
+        let Some(victim) = map.keys().next().cloned() else {
+            return;
+        };
+        map.remove(&victim);
+    }
+    map.insert(key, value);
 }
 
 /// One subscriber's write: replace its record (or remove it when `new` is `None`) and move
