@@ -40,7 +40,9 @@ fn dict() -> &'static Dictionary {
     Dictionary::builtin()
 }
 
-/// Answers every Cx request with Result-Code 2001, echoing Session-Id, after `delay`.
+/// Answers every Cx request with Result-Code 2001, echoing Session-Id, after `delay`. A
+/// Session-Id ending in `;slow` waits 2 ms whatever `delay` is; one ending in `;panic`
+/// makes the handler panic.
 struct Echo {
     delay: Duration,
     /// Requests whose handling has started.
@@ -53,9 +55,18 @@ impl Application for Echo {
     }
 
     fn handle(&self, req: Message, _peer: &PeerInfo) -> impl Future<Output = Message> + Send {
-        let delay = self.delay;
+        let session = req.session_id().unwrap_or_default();
+        let delay = if session.ends_with(";slow") {
+            Duration::from_millis(2)
+        } else {
+            self.delay
+        };
+        let panics = session.ends_with(";panic");
         self.started.fetch_add(1, Ordering::SeqCst);
         async move {
+            if panics {
+                panic!("the test handler panics, as asked");
+            }
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
@@ -485,6 +496,74 @@ async fn pipelined_requests_are_all_answered() {
         }
         assert_eq!(got, want);
         assert_still_open(&mut c).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn answers_at_once_and_answers_that_wait_are_all_delivered_whatever_their_order() {
+    bounded(async {
+        // Every third request waits (it goes on as a task); the others are answered on
+        // the connection's own task as they are read. Both kinds share one writer.
+        let s = TestServer::start(Duration::ZERO, |c| c.max_in_flight_per_connection = 16).await;
+        let mut c = Client::open(s.addr, "icscf.ims.test").await;
+        let mut bytes = Vec::new();
+        let mut want = HashSet::new();
+        for i in 0..200u32 {
+            let hbh = 20_000 + i;
+            let session = if i % 3 == 0 {
+                format!("icscf.ims.test;{i};slow")
+            } else {
+                format!("icscf.ims.test;{i}")
+            };
+            uar(hbh, &session).encode_into(&mut bytes);
+            want.insert(hbh);
+        }
+        c.send_raw(&bytes).await;
+        let mut got = HashSet::new();
+        for _ in 0..200 {
+            let a = c.recv().await.expect("an answer");
+            let hbh = a.header.hop_by_hop;
+            let i = hbh - 20_000;
+            assert_eq!(a.header.end_to_end, hbh ^ 0x5555);
+            assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
+            let session = a.session_id().expect("Session-Id").to_owned();
+            assert!(session.starts_with(&format!("icscf.ims.test;{i}")), "{session}");
+            assert_eq!(session.ends_with(";slow"), i % 3 == 0, "{session}");
+            assert!(got.insert(hbh), "answered twice: {hbh}");
+        }
+        assert_eq!(got, want);
+        assert_eq!(s.started.load(Ordering::SeqCst), 200);
+        assert_still_open(&mut c).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_loses_its_request_not_the_connection() {
+    bounded(async {
+        let s = TestServer::start(Duration::ZERO, |_| {}).await;
+        let mut c = Client::open(s.addr, "icscf.ims.test").await;
+        let mut bytes = Vec::new();
+        uar(31_001, "icscf.ims.test;1;panic").encode_into(&mut bytes);
+        uar(31_002, "icscf.ims.test;2").encode_into(&mut bytes);
+        uar(31_003, "icscf.ims.test;3;slow").encode_into(&mut bytes);
+        c.send_raw(&bytes).await;
+        let mut got = HashSet::new();
+        for _ in 0..2 {
+            let a = c.recv().await.expect("an answer");
+            assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
+            got.insert(a.header.hop_by_hop);
+        }
+        assert_eq!(got, HashSet::from([31_002, 31_003]));
+        // The connection is still open, and the next request is answered as usual.
+        assert_still_open(&mut c).await;
+        let h = c.next_hbh();
+        c.send(&uar(h, "icscf.ims.test;after")).await;
+        let a = c.recv().await.expect("an answer after the panic");
+        assert_eq!(a.header.hop_by_hop, h);
+        assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
+        s.shutdown().await;
     })
     .await;
 }

@@ -4,9 +4,11 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -685,7 +687,7 @@ impl<A: Application> Driver<A> {
                     return;
                 }
                 match permit {
-                    Some((p, held)) => self.spawn_request(msg, p, held),
+                    Some((p, held)) => self.run_request(msg, p, held).await,
                     // Only queued requests reach the application.
                     None => self.answer_too_busy(frame).await,
                 }
@@ -730,13 +732,18 @@ impl<A: Application> Driver<A> {
         }
     }
 
-    fn spawn_request(&mut self, req: Message, permit: OwnedSemaphorePermit, held: Held) {
+    /// Hands `req` to the application. The handler is polled once here, on the
+    /// connection's task: an answer that needs no waiting (a lookup served from memory) is
+    /// queued for the writer at once, without a task of its own; one that must wait (a
+    /// write waiting to be durable, a remote store) goes on as a task of `tasks`. A panic
+    /// of the handler is caught either way, so it drops one request, not the connection.
+    async fn run_request(&mut self, req: Message, permit: OwnedSemaphorePermit, held: Held) {
         let Some(info) = self.info.clone() else {
             return;
         };
         let app = Arc::clone(&self.shared.app);
         let tx = self.tx.clone();
-        self.tasks.spawn(async move {
+        let mut fut = Box::pin(async move {
             // Held until the answer is queued for the writer.
             let _permit = permit;
             let _held = held;
@@ -747,5 +754,19 @@ impl<A: Application> Driver<A> {
             ans.header.flags &= !FLAG_R;
             tx.send(ans.encode()).await;
         });
+        let polled = std::future::poll_fn(|cx| {
+            let once = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+            Poll::Ready(once)
+        })
+        .await;
+        match polled {
+            Ok(Poll::Ready(())) => {}
+            Ok(Poll::Pending) => {
+                self.tasks.spawn(fut);
+            }
+            Err(_) => {
+                tracing::error!(peer_addr = %self.addr, "request handler panicked");
+            }
+        }
     }
 }

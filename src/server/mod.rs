@@ -22,8 +22,9 @@
 //!           │   application requests → bounded queue       │              ▲
 //!           │     (full: 3004 TOO_BUSY at once, E bit)     │              │
 //!           │   check_request (3007/3001/3002/3003/5xxx)   │              │
-//!           │   spawn app.handle (≤ per connection and     │              │
-//!           │     ≤ server-wide in flight) ────────────────┼── answers ───┘
+//!           │   app.handle (≤ per connection and ≤ server- │              │
+//!           │     wide in flight), polled once here: ready │              │
+//!           │     → answer queued now; waiting → a task ───┼── answers ───┘
 //!           │   answers → Peers waiters, DWA → watchdog     │
 //!           └──────────────────────────────────────────────┘
 //! ```
