@@ -141,6 +141,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Makes `ans` the answer to the request `hbh`/`e2e`, whatever the application set.
+fn answered(ans: &mut Message, hbh: u32, e2e: u32) {
+    ans.header.hop_by_hop = hbh;
+    ans.header.end_to_end = e2e;
+    ans.header.flags &= !FLAG_R;
+}
+
 /// The per-connection state the driver keeps besides the [`Responder`].
 struct Driver<A> {
     shared: Arc<Shared<A>>,
@@ -174,6 +181,10 @@ struct Driver<A> {
     permit_wait: Option<PermitWait>,
     /// When the incomplete message at the front of the read buffer began to arrive.
     partial_since: Option<Instant>,
+    /// Encoded answers of requests answered on this task, not yet queued for the writer.
+    batch: Vec<u8>,
+    /// The permits and octets of the requests in `batch`.
+    batch_held: Vec<(OwnedSemaphorePermit, Held)>,
 }
 
 /// The local address of `stream` (for the CEA's Host-IP-Address), and Nagle off: Diameter
@@ -242,6 +253,8 @@ pub(super) async fn serve<A, R, W>(
         request_bytes: Arc::new(AtomicUsize::new(0)),
         permit_wait: None,
         partial_since: None,
+        batch: Vec::new(),
+        batch_held: Vec::new(),
     };
     let max_len = d.shared.cfg.max_message_len;
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
@@ -275,6 +288,7 @@ pub(super) async fn serve<A, R, W>(
             d.partial_since = Some(Instant::now());
         }
         d.start_queued().await;
+        d.flush_batch().await;
         if d.stop_reading {
             if d.hard_deadline.is_none() {
                 d.begin_close();
@@ -430,6 +444,7 @@ impl<A: Application> Driver<A> {
     }
 
     async fn send(&mut self, m: &Message) {
+        self.flush_batch().await;
         self.tx.send(m.encode()).await;
     }
 
@@ -734,39 +749,54 @@ impl<A: Application> Driver<A> {
 
     /// Hands `req` to the application. The handler is polled once here, on the
     /// connection's task: an answer that needs no waiting (a lookup served from memory) is
-    /// queued for the writer at once, without a task of its own; one that must wait (a
-    /// write waiting to be durable, a remote store) goes on as a task of `tasks`. A panic
-    /// of the handler is caught either way, so it drops one request, not the connection.
+    /// encoded into `batch`, which goes to the writer as one frame once the frames read so
+    /// far are dispatched; one that must wait (a write waiting to be durable, a remote
+    /// store) goes on as a task of `tasks`, which queues its answer itself. A panic of the
+    /// handler is caught either way, so it drops one request, not the connection.
     async fn run_request(&mut self, req: Message, permit: OwnedSemaphorePermit, held: Held) {
         let Some(info) = self.info.clone() else {
             return;
         };
         let app = Arc::clone(&self.shared.app);
-        let tx = self.tx.clone();
-        let mut fut = Box::pin(async move {
-            // Held until the answer is queued for the writer.
-            let _permit = permit;
-            let _held = held;
-            let (hbh, e2e) = (req.header.hop_by_hop, req.header.end_to_end);
-            let mut ans = app.handle(req, &info).await;
-            ans.header.hop_by_hop = hbh;
-            ans.header.end_to_end = e2e;
-            ans.header.flags &= !FLAG_R;
-            tx.send(ans.encode()).await;
-        });
+        let (hbh, e2e) = (req.header.hop_by_hop, req.header.end_to_end);
+        let mut fut = Box::pin(async move { app.handle(req, &info).await });
         let polled = std::future::poll_fn(|cx| {
             let once = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
             Poll::Ready(once)
         })
         .await;
         match polled {
-            Ok(Poll::Ready(())) => {}
+            Ok(Poll::Ready(mut ans)) => {
+                answered(&mut ans, hbh, e2e);
+                ans.encode_into(&mut self.batch);
+                // Held until the batch is queued for the writer.
+                self.batch_held.push((permit, held));
+            }
             Ok(Poll::Pending) => {
-                self.tasks.spawn(fut);
+                let tx = self.tx.clone();
+                self.tasks.spawn(async move {
+                    // Held until the answer is queued for the writer.
+                    let _permit = permit;
+                    let _held = held;
+                    let mut ans = fut.await;
+                    answered(&mut ans, hbh, e2e);
+                    tx.send(ans.encode()).await;
+                });
             }
             Err(_) => {
                 tracing::error!(peer_addr = %self.addr, "request handler panicked");
             }
         }
+    }
+
+    /// Queues the answers gathered in `batch` for the writer, as one frame.
+    async fn flush_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let next = Vec::with_capacity(self.batch.len());
+        let out = std::mem::replace(&mut self.batch, next);
+        self.tx.send(out).await;
+        self.batch_held.clear();
     }
 }

@@ -24,7 +24,8 @@
 //!           │   check_request (3007/3001/3002/3003/5xxx)   │              │
 //!           │   app.handle (≤ per connection and ≤ server- │              │
 //!           │     wide in flight), polled once here: ready │              │
-//!           │     → answer queued now; waiting → a task ───┼── answers ───┘
+//!           │     → encoded into one batch per read, queued│              │
+//!           │     as one frame; waiting → a task ──────────┼── answers ───┘
 //!           │   answers → Peers waiters, DWA → watchdog     │
 //!           └──────────────────────────────────────────────┘
 //! ```
