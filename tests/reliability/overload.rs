@@ -346,7 +346,13 @@ async fn flood_connection(
     let lo = "127.0.0.1".parse().unwrap();
     let r = Raw::open(lo, addr, &host).await;
     let (mut rd, mut wr) = r.stream.into_split();
-    let template = uar(&host, &id, 0, &format!("{host};flood")).encode();
+    // MARs: each is a write (the AKA sequence number moves) that waits for the journal's
+    // sync as a task of its own, so the flood fills the in-flight slots and the queue.
+    // A lookup (UAR) is answered on the connection's task as fast as the flood can send
+    // it, TCP holding the sender back: it would never meet the bounds.
+    let mar = sichss::bench::flows::Requests::new(&host, REALM, 0).mar(&id, 0);
+    let flood_session = mar.session_id().expect("the MAR's Session-Id").to_owned();
+    let template = mar.encode();
     let dwr_sent_at: Arc<Mutex<HashMap<u32, Instant>>> = Arc::default();
     // Every hop-by-hop id seen, to check that each request is answered exactly once.
     let seen: Arc<Mutex<Vec<u8>>> = Arc::default();
@@ -356,7 +362,7 @@ async fn flood_connection(
         let counts = Arc::clone(&counts);
         let dwr_sent_at = Arc::clone(&dwr_sent_at);
         let seen = Arc::clone(&seen);
-        let session = format!("{host};flood");
+        let session = flood_session;
         tokio::spawn(async move {
             let mut buf = BytesMut::with_capacity(1 << 20);
             let mut decoded = 0;
@@ -398,7 +404,7 @@ async fn flood_connection(
                         if decoded < 40 {
                             decoded += 1;
                             let a = decode_message(&f, Dictionary::builtin()).unwrap();
-                            if !matches!(a.experimental_result().map(|e| e.0), Some(2001 | 2002)) {
+                            if a.result_code() != Some(ResultCode::DIAMETER_SUCCESS) {
                                 counts.other.fetch_add(1, Ordering::Relaxed);
                             }
                         }
