@@ -528,7 +528,10 @@ async fn answers_at_once_and_answers_that_wait_are_all_delivered_whatever_their_
             assert_eq!(a.header.end_to_end, hbh ^ 0x5555);
             assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
             let session = a.session_id().expect("Session-Id").to_owned();
-            assert!(session.starts_with(&format!("icscf.ims.test;{i}")), "{session}");
+            assert!(
+                session.starts_with(&format!("icscf.ims.test;{i}")),
+                "{session}"
+            );
             assert_eq!(session.ends_with(";slow"), i % 3 == 0, "{session}");
             assert!(got.insert(hbh), "answered twice: {hbh}");
         }
