@@ -1687,20 +1687,30 @@ impl GroupCommit {
         (target, result)
     }
 
-    /// Runs one flush on the blocking pool (inline when outside a tokio runtime); the
-    /// flush completes and wakes its waiters even if the writer that started it is dropped.
+    /// Runs flushes on the blocking pool (inline when outside a tokio runtime) for as long
+    /// as changes keep coming: when a flush ends with more changes pending, the next one
+    /// starts at once on the same thread, rather than when one of their writers' tasks is
+    /// next scheduled to ask for it. A flush completes and wakes its waiters even if the
+    /// writer that started it is dropped.
     fn start_flush(self: &Arc<Self>, db: Db) {
         let this = Arc::clone(self);
-        let job = move || {
+        let mut db = Some(db);
+        let mut job = move || loop {
+            let Some(handle) = db.as_ref() else { return };
             this.gather();
-            let (target, result) = this.flush_once(&db);
-            // Release the database before waking anyone, so that a store dropped by a
-            // woken writer really closes (and can be reopened at once).
-            drop(db);
+            let (target, result) = this.flush_once(handle);
+            // A writer that appends after this look finds `flushing` still set and waits
+            // for the wakeup below, or finds it cleared and starts the next flush itself.
+            let more = result.is_ok() && this.applied.load(Ordering::SeqCst) > target;
+            if !more {
+                // Release the database before waking anyone, so that a store dropped by a
+                // woken writer really closes (and can be reopened at once).
+                db = None;
+            }
             this.last_flush_end
                 .store(this.now_us().max(1), Ordering::Relaxed);
             let mut st = this.state();
-            st.flushing = false;
+            st.flushing = more;
             match result {
                 Ok(()) => {
                     this.flushes.fetch_add(1, Ordering::Relaxed);
@@ -1717,6 +1727,9 @@ impl GroupCommit {
             }
             drop(st);
             this.flushed.send_modify(|n| *n = n.wrapping_add(1));
+            if !more {
+                return;
+            }
         };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
