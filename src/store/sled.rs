@@ -61,7 +61,8 @@
 //! (every change numbered up to it is covered), calls `Db::flush` (fsync), records the
 //! durable sequence number and wakes all waiters through a `tokio::sync::watch` channel.
 //! Writers arriving during a flush are covered by the next one, so one fsync serves many
-//! writers. Under a steady stream of writes (the previous flush ended moments ago) a flush
+//! writers; when a flush ends with such changes pending, its thread starts the next one at
+//! once (a writer's task may not be scheduled for a while on a busy runtime). Under a steady stream of writes (the previous flush ended moments ago) a flush
 //! first waits up to [`GATHER_US`] µs, or until [`GATHER_CHANGES`] changes are pending,
 //! before it reads the counter, so each fsync covers more changes; an isolated write is
 //! flushed at once. Reads never wait for flushes, so a reader may see a change a moment before it
