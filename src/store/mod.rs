@@ -94,17 +94,15 @@ impl Identities {
         }
     }
 
-    /// Whether `a` and `b` have the same identities (`of(a) == of(b)`, without copying them).
+    /// Whether `a` and `b` have the same identities service by service, without copying
+    /// them (which implies `of(a) == of(b)`). A service still shared between the two (an
+    /// update copies only the service it changes) is the same without a look inside.
     pub(crate) fn same(a: &Subscriber, b: &Subscriber) -> bool {
         a.services.len() == b.services.len()
             && a.services
                 .values()
-                .map(|v| &v.impi)
-                .eq(b.services.values().map(|v| &v.impi))
-            && a.services
-                .values()
-                .flat_map(|v| v.impus.iter())
-                .eq(b.services.values().flat_map(|v| v.impus.iter()))
+                .zip(b.services.values())
+                .all(|(x, y)| Shared::ptr_eq(x, y) || (x.impi == y.impi && x.impus == y.impus))
     }
 }
 

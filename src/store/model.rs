@@ -39,6 +39,11 @@ impl<T> Shared<T> {
     pub fn new(value: T) -> Self {
         Shared(std::sync::Arc::new(value))
     }
+
+    /// Whether `a` and `b` are the same shared value (not merely equal ones).
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&a.0, &b.0)
+    }
 }
 
 impl<T> From<T> for Shared<T> {

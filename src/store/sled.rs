@@ -615,7 +615,7 @@ impl SledStore {
         listed: impl Fn(&Subscriber) -> bool,
     ) -> Result<Option<Arc<Subscriber>>, StoreError> {
         if let Some(imsi) = owners.get(identity) {
-            if let Some(sub) = self.read(&imsi)?.filter(|s| listed(s)) {
+            if let Some(sub) = self.read(imsi.as_str())?.filter(|s| listed(s)) {
                 return Ok(Some(sub));
             }
         }
@@ -1320,8 +1320,39 @@ struct OwnerCache {
     per_shard: usize,
 }
 
-/// One shard of an [`OwnerCache`]: identity → IMSI.
-type OwnerMap = FastMap<Box<str>, Box<str>>;
+/// One shard of an [`OwnerCache`]: the identity's 64-bit hash → its owner's IMSI. Keyed by
+/// the hash alone (not the text, which a lookup would have to follow and compare): two
+/// identities that share a hash share an entry, and the record check turns the wrong one
+/// into a miss.
+type OwnerMap = FastMap<u64, InlineImsi>;
+
+/// An IMSI held inline (up to 15 digits): copied out of the cache without an allocation.
+#[derive(Clone, Copy)]
+struct InlineImsi {
+    len: u8,
+    digits: [u8; 15],
+}
+
+impl InlineImsi {
+    /// `None` for anything longer than an IMSI (the cache then leaves it alone).
+    fn new(imsi: &str) -> Option<Self> {
+        let len = imsi.len();
+        if len > 15 {
+            return None;
+        }
+        let mut digits = [0u8; 15];
+        digits[..len].copy_from_slice(imsi.as_bytes());
+        Some(InlineImsi {
+            len: len as u8,
+            digits,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        // Built from a `&str` cut at its own length: always valid UTF-8.
+        std::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
 
 impl OwnerCache {
     const SHARDS: usize = 64;
@@ -1333,32 +1364,37 @@ impl OwnerCache {
         }
     }
 
-    fn shard(&self, identity: &str) -> StdMutexGuard<'_, OwnerMap> {
+    /// The identity's hash, and its shard (bits 32 and up, as for the lock shards).
+    fn shard(&self, identity: &str) -> (u64, StdMutexGuard<'_, OwnerMap>) {
         let mut h = fxhash::FxHasher::default();
         identity.hash(&mut h);
-        // Bits 32 and up, as for the lock shards.
-        let i = ((h.finish() >> 32) % Self::SHARDS as u64) as usize;
-        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+        let hash = h.finish();
+        let i = ((hash >> 32) % Self::SHARDS as u64) as usize;
+        (
+            hash,
+            self.shards[i].lock().unwrap_or_else(|p| p.into_inner()),
+        )
     }
 
-    /// The IMSI last found owning `identity`, if remembered.
-    fn get(&self, identity: &str) -> Option<Box<str>> {
+    /// The IMSI last found owning `identity` (or an identity with the same hash), if
+    /// remembered.
+    fn get(&self, identity: &str) -> Option<InlineImsi> {
         if self.per_shard == 0 {
             return None;
         }
-        self.shard(identity).get(identity).cloned()
+        let (hash, shard) = self.shard(identity);
+        shard.get(&hash).copied()
     }
 
     fn put(&self, identity: &str, imsi: &str) {
         if self.per_shard == 0 {
             return;
         }
-        insert_bounded(
-            &mut self.shard(identity),
-            self.per_shard,
-            identity.into(),
-            imsi.into(),
-        );
+        let Some(imsi) = InlineImsi::new(imsi) else {
+            return;
+        };
+        let (hash, mut shard) = self.shard(identity);
+        insert_bounded(&mut shard, self.per_shard, hash, imsi);
     }
 }
 
@@ -2157,6 +2193,97 @@ fn decode(imsi: &str, bytes: &[u8]) -> Result<Subscriber, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{AuthScheme, Service, ServiceProfile, Shared};
+
+    #[test]
+    fn the_owner_cache_hands_back_the_imsi_it_was_given_and_keeps_no_longer_ones() {
+        let owners = OwnerCache::new(1000);
+        owners.put(
+            "sip:+99010000000001@ims.mnc001.mcc001.3gppnetwork.org",
+            "001010000000001",
+        );
+        owners.put("tel:+99010000000001", "01");
+        owners.put("tel:+99010000000002", "0010100000000011");
+        let get = |id: &str| owners.get(id).map(|i| i.as_str().to_owned());
+        assert_eq!(
+            get("sip:+99010000000001@ims.mnc001.mcc001.3gppnetwork.org").as_deref(),
+            Some("001010000000001")
+        );
+        assert_eq!(get("tel:+99010000000001").as_deref(), Some("01"));
+        // Longer than an IMSI: not kept (a lookup then goes to the index).
+        assert_eq!(get("tel:+99010000000002"), None);
+        assert_eq!(get("sip:nobody@ims.test"), None);
+        // Replaced, not added to.
+        owners.put("tel:+99010000000001", "001010000000009");
+        assert_eq!(
+            get("tel:+99010000000001").as_deref(),
+            Some("001010000000009")
+        );
+        assert!(OwnerCache::new(0).get("tel:+99010000000001").is_none());
+    }
+
+    #[test]
+    fn identities_are_the_same_when_services_are_shared_or_list_the_same_identities() {
+        let service = |impi: &str, impus: &[&str]| Service {
+            name: "VoLTE".into(),
+            impi: impi.into(),
+            impus: impus.iter().map(|s| (*s).to_owned()).collect(),
+            profile: ServiceProfile::default(),
+            registrations: Default::default(),
+            auth_pending: None,
+        };
+        let mut a = Subscriber {
+            imsi: "001010000000001".into(),
+            msisdns: vec![],
+            home_domain: "ims.mnc001.mcc001.3gppnetwork.org".into(),
+            aka: None,
+            digest: None,
+            default_scheme: AuthScheme::DigestAkaV1Md5,
+            barred: false,
+            allowed_visited_networks: vec![],
+            services: Default::default(),
+        };
+        a.services.insert(
+            "001".into(),
+            Shared::new(service("i1@ims.test", &["sip:a@ims.test", "tel:+1"])),
+        );
+        a.services.insert(
+            "002".into(),
+            Shared::new(service("i2@ims.test", &["sip:b@ims.test"])),
+        );
+        // A copy shares every service.
+        let b = a.clone();
+        assert!(Identities::same(&a, &b));
+        // A service copied and changed elsewhere (its name) keeps its identities.
+        let mut c = a.clone();
+        c.services.get_mut("001").unwrap().name = "renamed".into();
+        assert!(!Shared::ptr_eq(&a.services["001"], &c.services["001"]));
+        assert!(Identities::same(&a, &c));
+        // An IMPU added, an IMPI changed, a service removed: not the same.
+        let mut d = a.clone();
+        d.services
+            .get_mut("002")
+            .unwrap()
+            .impus
+            .push("sip:c@ims.test".into());
+        assert!(!Identities::same(&a, &d));
+        let mut e = a.clone();
+        e.services.get_mut("002").unwrap().impi = "i3@ims.test".into();
+        assert!(!Identities::same(&a, &e));
+        let mut f = a.clone();
+        f.services.remove("002");
+        assert!(!Identities::same(&a, &f));
+        // An IMPU moved to the other service: the same identities in all, but not service
+        // by service, so the caller takes the path that rewrites the index (no harm done).
+        let mut g = a.clone();
+        g.services.get_mut("001").unwrap().impus.pop();
+        g.services
+            .get_mut("002")
+            .unwrap()
+            .impus
+            .insert(0, "tel:+1".into());
+        assert!(!Identities::same(&a, &g));
+    }
 
     #[test]
     fn imsi_keys_tell_every_imsi_apart_and_refuse_anything_else() {
