@@ -106,15 +106,6 @@ impl AnyStore {
     }
 }
 
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            AnyStore::Sled($s) => $e,
-            AnyStore::Postgres($s) => $e,
-        }
-    };
-}
-
 /// Awaits a call of either backend. PostgreSQL's futures (a query on the network, several
 /// kilobytes of state) are boxed, so that they do not size every Cx request's future,
 /// which the server allocates per request: one allocation per PostgreSQL call, next to a
@@ -186,7 +177,10 @@ impl SubscriberStore for AnyStore {
     }
 
     fn stats(&self) -> StoreStats {
-        dispatch!(self, s => s.stats())
+        match self {
+            AnyStore::Sled(s) => s.stats(),
+            AnyStore::Postgres(s) => s.stats(),
+        }
     }
 
     async fn contains(&self, imsi: &str) -> Result<bool, StoreError> {

@@ -453,6 +453,25 @@ impl SicRegistry {
     }
 }
 
+/// Test records of the store's unit tests.
+#[cfg(test)]
+impl Subscriber {
+    /// A subscriber of `imsi` in network 001/01 with nothing optional set and no services.
+    pub(crate) fn bare(imsi: &str) -> Subscriber {
+        Subscriber {
+            imsi: imsi.into(),
+            msisdns: vec![],
+            home_domain: "ims.mnc001.mcc001.3gppnetwork.org".into(),
+            aka: None,
+            digest: None,
+            default_scheme: AuthScheme::DigestAkaV1Md5,
+            barred: false,
+            allowed_visited_networks: vec![],
+            services: Default::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod sic_registry_tests {
     use super::*;

@@ -392,17 +392,7 @@ mod tests {
             allowed_visited_networks: vec!["*".into()],
             services: [("001".to_owned(), Shared::new(full_service))].into(),
         };
-        let bare = Subscriber {
-            imsi: "001010000000001".into(),
-            msisdns: vec![],
-            home_domain: "ims.mnc001.mcc001.3gppnetwork.org".into(),
-            aka: None,
-            digest: None,
-            default_scheme: AuthScheme::DigestAkaV1Md5,
-            barred: false,
-            allowed_visited_networks: vec![],
-            services: Default::default(),
-        };
+        let bare = Subscriber::bare("001010000000001");
         vec![full, bare]
     }
 

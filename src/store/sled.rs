@@ -62,10 +62,10 @@
 //! durable sequence number and wakes all waiters through a `tokio::sync::watch` channel.
 //! Writers arriving during a flush are covered by the next one, so one fsync serves many
 //! writers; when a flush ends with such changes pending, its thread starts the next one at
-//! once (a writer's task may not be scheduled for a while on a busy runtime). Under a steady stream of writes (the previous flush ended moments ago) a flush
-//! first waits up to [`GATHER_US`] µs, or until [`GATHER_CHANGES`] changes are pending,
-//! before it reads the counter, so each fsync covers more changes; an isolated write is
-//! flushed at once. Reads never wait for flushes, so a reader may see a change a moment before it
+//! once (a writer's task may not be scheduled for a while on a busy runtime). Under a
+//! steady stream of writes (the previous flush ended moments ago) a flush first waits up to
+//! [`GATHER_US`] µs, or until [`GATHER_CHANGES`] changes are pending, before it reads the
+//! counter, so each fsync covers more changes; an isolated write is flushed at once. Reads never wait for flushes, so a reader may see a change a moment before it
 //! is durable; it is acknowledged to its writer only once durable, and any later change
 //! that builds on it is made durable by a flush that covers both. An update whose closure
 //! changes nothing writes nothing, but still waits until the last change written under its
@@ -1731,42 +1731,20 @@ impl GroupCommit {
     /// writer that started it is dropped.
     fn start_flush(self: &Arc<Self>, db: Db) {
         let this = Arc::clone(self);
-        let mut db = Some(db);
-        let mut job = move || loop {
-            let Some(handle) = db.as_ref() else { return };
+        let job = move || loop {
             this.gather();
-            let (target, result) = this.flush_once(handle);
+            let (target, result) = this.flush_once(&db);
             // A writer that appends after this look finds `flushing` still set and waits
             // for the wakeup below, or finds it cleared and starts the next flush itself.
-            let more = result.is_ok() && this.applied.load(Ordering::SeqCst) > target;
-            if !more {
-                // Release the database before waking anyone, so that a store dropped by a
-                // woken writer really closes (and can be reopened at once).
-                db = None;
+            if result.is_ok() && this.applied.load(Ordering::SeqCst) > target {
+                this.flushed_to(target, result, true);
+                continue;
             }
-            this.last_flush_end
-                .store(this.now_us().max(1), Ordering::Relaxed);
-            let mut st = this.state();
-            st.flushing = more;
-            match result {
-                Ok(()) => {
-                    this.flushes.fetch_add(1, Ordering::Relaxed);
-                    if target > st.durable {
-                        this.flushed_changes
-                            .fetch_add(target - st.durable, Ordering::Relaxed);
-                        st.durable = target;
-                    }
-                }
-                Err(e) => {
-                    st.failures += 1;
-                    st.last_failure = Some((target, e));
-                }
-            }
-            drop(st);
-            this.flushed.send_modify(|n| *n = n.wrapping_add(1));
-            if !more {
-                return;
-            }
+            // Release the database before waking anyone, so that a store dropped by a
+            // woken writer really closes (and can be reopened at once).
+            drop(db);
+            this.flushed_to(target, result, false);
+            return;
         };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
@@ -1774,6 +1752,31 @@ impl GroupCommit {
             }
             Err(_) => job(),
         }
+    }
+
+    /// Records the end of a flush up to `target` (its `result`), with `flushing` left set
+    /// when the same thread flushes again at once, and wakes the waiters.
+    fn flushed_to(&self, target: u64, result: Result<(), String>, flushing: bool) {
+        self.last_flush_end
+            .store(self.now_us().max(1), Ordering::Relaxed);
+        let mut st = self.state();
+        st.flushing = flushing;
+        match result {
+            Ok(()) => {
+                self.flushes.fetch_add(1, Ordering::Relaxed);
+                if target > st.durable {
+                    self.flushed_changes
+                        .fetch_add(target - st.durable, Ordering::Relaxed);
+                    st.durable = target;
+                }
+            }
+            Err(e) => {
+                st.failures += 1;
+                st.last_failure = Some((target, e));
+            }
+        }
+        drop(st);
+        self.flushed.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -2193,7 +2196,7 @@ fn decode(imsi: &str, bytes: &[u8]) -> Result<Subscriber, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{AuthScheme, Service, ServiceProfile, Shared};
+    use crate::store::{Service, ServiceProfile, Shared};
 
     #[test]
     fn the_owner_cache_hands_back_the_imsi_it_was_given_and_keeps_no_longer_ones() {
@@ -2232,17 +2235,7 @@ mod tests {
             registrations: Default::default(),
             auth_pending: None,
         };
-        let mut a = Subscriber {
-            imsi: "001010000000001".into(),
-            msisdns: vec![],
-            home_domain: "ims.mnc001.mcc001.3gppnetwork.org".into(),
-            aka: None,
-            digest: None,
-            default_scheme: AuthScheme::DigestAkaV1Md5,
-            barred: false,
-            allowed_visited_networks: vec![],
-            services: Default::default(),
-        };
+        let mut a = Subscriber::bare("001010000000001");
         a.services.insert(
             "001".into(),
             Shared::new(service("i1@ims.test", &["sip:a@ims.test", "tel:+1"])),
