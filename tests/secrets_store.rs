@@ -99,6 +99,67 @@ async fn an_update_that_changes_nothing_writes_nothing_and_a_changed_secret_is_r
 }
 
 #[tokio::test]
+async fn shared_reads_decrypt_a_record_once_and_never_hand_out_the_copy_of_an_older_version() {
+    use std::sync::Arc;
+    let s = store(Some(key(1)));
+    s.create(demo::subscriber_a()).await.unwrap();
+    let first = s.get_shared(demo::IMSI_A).await.unwrap().unwrap();
+    assert_eq!(*first, demo::subscriber_a());
+    // The same stored record: the same decrypted copy, by IMSI, IMPI and IMPU.
+    let again = s.get_shared(demo::IMSI_A).await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    let by_impi = s
+        .find_by_impi_shared(&demo::impi_a("001"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(Arc::ptr_eq(&first, &by_impi));
+    let impu = demo::subscriber_a().services["001"].impus[0].clone();
+    let by_impu = s.find_by_impu_shared(&impu).await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &by_impu));
+
+    // An SQN step keeps the ciphertext but is a new record: read anew.
+    s.update(demo::IMSI_A, |sub| sub.aka.as_mut().unwrap().sqn += 32)
+        .await
+        .unwrap();
+    let stepped = s.get_shared(demo::IMSI_A).await.unwrap().unwrap();
+    assert_eq!(stepped.aka.as_ref().unwrap().sqn, 32);
+    assert_eq!(stepped.aka.as_ref().unwrap().k.0, demo::K);
+    // A new K: the new plaintext, never the old copy.
+    let k2 = "0396eb317b6d1c36f19c1c84cd6ffd16";
+    s.update(demo::IMSI_A, |sub| {
+        sub.aka.as_mut().unwrap().k = SecretHex(k2.into())
+    })
+    .await
+    .unwrap();
+    let rekeyed = s.find_by_impu_shared(&impu).await.unwrap().unwrap();
+    assert_eq!(rekeyed.aka.as_ref().unwrap().k.0, k2);
+    assert_eq!(
+        first.aka.as_ref().unwrap().k.0,
+        demo::K,
+        "copies are not changed in place"
+    );
+    // Deleted and created again: the new record's secrets.
+    s.delete(demo::IMSI_A).await.unwrap();
+    assert!(s.get_shared(demo::IMSI_A).await.unwrap().is_none());
+    s.create(demo::subscriber_a()).await.unwrap();
+    let recreated = s.get_shared(demo::IMSI_A).await.unwrap().unwrap();
+    assert_eq!(*recreated, demo::subscriber_a());
+
+    // Without a key nothing is copied: the backend's own record.
+    let plain = store(None);
+    plain.create(demo::subscriber_a()).await.unwrap();
+    let ours = plain.get_shared(demo::IMSI_A).await.unwrap().unwrap();
+    let backend = plain
+        .inner()
+        .get_shared(demo::IMSI_A)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(Arc::ptr_eq(&ours, &backend));
+}
+
+#[tokio::test]
 async fn plaintext_written_before_the_key_is_read_and_encrypted_on_the_next_write() {
     let dir = tempfile::tempdir().unwrap();
     {

@@ -26,13 +26,19 @@
 //! no plaintext secret. Writes accept both plaintext and `enc:v1:` values (an import of such
 //! a backup); an `enc:v1:` value must decrypt under the configured key.
 //!
+//! Decrypting is not repeated for every read: the Cx path's shared reads keep the decrypted
+//! copy of a record (at most [`OPENED_CACHE`] of them) for as long as the backend hands out
+//! the same record (`Arc::ptr_eq`, as sled's record cache does until the record changes). A
+//! backend that builds a new record for every read (PostgreSQL) decrypts every time. The
+//! plaintext secrets of those records stay in memory as long as their copies do.
+//!
 //! Without a key the wrapper passes plaintext through and refuses `enc:v1:` values, both on
 //! write and on read, with a message naming the setting to give.
 //!
 //! Must not depend on: any backend, the codec, the Cx layer.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -41,6 +47,7 @@ use base64::Engine as _;
 use rand::RngCore;
 
 use super::{StoreError, StoreStats, Subscriber, SubscriberStore};
+use crate::FastMap;
 
 /// The prefix of an encrypted value.
 pub const PREFIX: &str = "enc:v1:";
@@ -295,6 +302,84 @@ pub fn has_plaintext(sub: &Subscriber) -> bool {
 pub struct EncryptingStore<S> {
     inner: S,
     key: Option<Arc<SecretsKey>>,
+    /// Decrypted copies of records read through the `_shared` methods (with a key).
+    opened: OpenedCache,
+}
+
+/// Most decrypted records [`EncryptingStore`] keeps (each a copy of the record's top level:
+/// its services are shared with the backend's record, not copied).
+pub const OPENED_CACHE: usize = 65_536;
+
+/// Decrypted copies of records, by the IMSI's [`super::text_hash`], each with the backend's
+/// record it was made from:
+/// a copy is handed out again only for that very record (`Arc::ptr_eq`), so an update
+/// (a new record) is never answered with the copy of the old one.
+struct OpenedCache {
+    shards: Box<[StdMutex<FastMap<u64, Opened>>]>,
+    per_shard: usize,
+}
+
+struct Opened {
+    /// The backend's record, held so that its address cannot be reused for another one.
+    sealed: Arc<Subscriber>,
+    plain: Arc<Subscriber>,
+}
+
+impl std::fmt::Debug for OpenedCache {
+    // The copies hold plaintext secrets: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedCache")
+            .field("per_shard", &self.per_shard)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenedCache {
+    const SHARDS: usize = 64;
+
+    fn new(capacity: usize) -> Self {
+        OpenedCache {
+            shards: (0..Self::SHARDS).map(|_| StdMutex::default()).collect(),
+            per_shard: capacity.div_ceil(Self::SHARDS),
+        }
+    }
+
+    /// The IMSI's hash, and its shard (bits 32 and up).
+    fn shard(&self, imsi: &str) -> (u64, StdMutexGuard<'_, FastMap<u64, Opened>>) {
+        let hash = super::text_hash(imsi);
+        let i = ((hash >> 32) % Self::SHARDS as u64) as usize;
+        (
+            hash,
+            self.shards[i].lock().unwrap_or_else(|p| p.into_inner()),
+        )
+    }
+
+    /// The decrypted copy of `sealed`, if this very record was decrypted before (a copy of
+    /// another record with the same hash is not it).
+    fn get(&self, sealed: &Arc<Subscriber>) -> Option<Arc<Subscriber>> {
+        let (hash, shard) = self.shard(&sealed.imsi);
+        shard
+            .get(&hash)
+            .filter(|o| Arc::ptr_eq(&o.sealed, sealed))
+            .map(|o| Arc::clone(&o.plain))
+    }
+
+    fn put(&self, sealed: Arc<Subscriber>, plain: Arc<Subscriber>) {
+        if self.per_shard == 0 {
+            return;
+        }
+        let (hash, mut shard) = self.shard(&sealed.imsi);
+        if shard.len() >= self.per_shard && !shard.contains_key(&hash) {
+            // Full: an arbitrary entry goes.
+            if let Some(&victim) = shard.keys().next() {
+                shard.remove(&victim);
+            }
+        }
+        // The copy it replaces is dropped after the shard's lock.
+        let old = shard.insert(hash, Opened { sealed, plain });
+        drop(shard);
+        drop(old);
+    }
 }
 
 /// What [`EncryptingStore::check_key`] found.
@@ -315,6 +400,7 @@ impl<S: SubscriberStore> EncryptingStore<S> {
         EncryptingStore {
             inner,
             key: key.map(Arc::new),
+            opened: OpenedCache::new(OPENED_CACHE),
         }
     }
 
@@ -466,14 +552,22 @@ impl<S: SubscriberStore> EncryptingStore<S> {
         &self,
         sub: Option<Arc<Subscriber>>,
     ) -> Result<Option<Arc<Subscriber>>, StoreError> {
-        match sub {
-            Some(s) if has_encrypted(&s) => {
-                let mut s = Subscriber::clone(&s);
-                self.open(&mut s)?;
-                Ok(Some(Arc::new(s)))
+        let Some(sealed) = sub else {
+            return Ok(None);
+        };
+        if self.key.is_some() {
+            if let Some(plain) = self.opened.get(&sealed) {
+                return Ok(Some(plain));
             }
-            other => Ok(other),
         }
+        if !has_encrypted(&sealed) {
+            return Ok(Some(sealed));
+        }
+        let mut plain = Subscriber::clone(&sealed);
+        self.open(&mut plain)?;
+        let plain = Arc::new(plain);
+        self.opened.put(sealed, Arc::clone(&plain));
+        Ok(Some(plain))
     }
 
     fn opened(&self, sub: Option<Subscriber>) -> Result<Option<Subscriber>, StoreError> {

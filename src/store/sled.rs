@@ -1366,7 +1366,7 @@ impl OwnerCache {
 
     /// The identity's hash, and its shard (bits 32 and up, as for the lock shards).
     fn shard(&self, identity: &str) -> (u64, StdMutexGuard<'_, OwnerMap>) {
-        let hash = identity_hash(identity);
+        let hash = super::text_hash(identity);
         let i = ((hash >> 32) % Self::SHARDS as u64) as usize;
         (
             hash,
@@ -1394,37 +1394,6 @@ impl OwnerCache {
         let (hash, mut shard) = self.shard(identity);
         insert_bounded(&mut shard, self.per_shard, hash, imsi);
     }
-}
-
-/// The owner cache's 64-bit hash of an identity's text: eight octets at a time, each
-/// step a folded multiply (the 128-bit product's halves xored), so that every input bit
-/// reaches every output bit. FxHash, tried first, let the identities of the benchmark's
-/// population collide: of the 20,000 IMPUs of 10,000 subscribers (`sip:+99…@…` and
-/// `tel:+99…`, differing only in a few digits) 5,540 shared a hash with another, and a
-/// quarter of the LIRs missed the cache. Like FxHash, not built to resist crafted
-/// collisions: those only cost a cache miss.
-fn identity_hash(identity: &str) -> u64 {
-    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-    const K2: u64 = 0xd6e8_feb8_6659_fd93;
-    fn fold(a: u64, b: u64) -> u64 {
-        let p = u128::from(a) * u128::from(b);
-        (p as u64) ^ ((p >> 64) as u64)
-    }
-    let bytes = identity.as_bytes();
-    let mut h = (bytes.len() as u64).wrapping_mul(K2);
-    let mut words = bytes.chunks_exact(8);
-    let mut word = [0u8; 8];
-    for w in &mut words {
-        word.copy_from_slice(w);
-        h = fold(h ^ u64::from_le_bytes(word), K1);
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        word = [0; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = fold(h ^ u64::from_le_bytes(word), K1);
-    }
-    fold(h, K2)
 }
 
 /// Inserts into a cache shard's map of at most `cap` entries: when it is full and `key`
@@ -2266,7 +2235,7 @@ mod tests {
                 format!("tel:{msisdn}"),
                 format!("00101{i:010}@ims.sic001.mnc001.mcc001.3gppnetwork.org"),
             ] {
-                let h = identity_hash(&id);
+                let h = crate::store::text_hash(&id);
                 assert!(
                     seen.insert(h),
                     "{id} shares its hash {h:#x} with another identity"
@@ -2282,8 +2251,8 @@ mod tests {
             "{shards:?}"
         );
         // Length counts: a prefix of zeros is not the same text.
-        assert_ne!(identity_hash("a"), identity_hash("a\0"));
-        assert_ne!(identity_hash(""), identity_hash("\0"));
+        assert_ne!(crate::store::text_hash("a"), crate::store::text_hash("a\0"));
+        assert_ne!(crate::store::text_hash(""), crate::store::text_hash("\0"));
     }
 
     #[test]
