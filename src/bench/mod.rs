@@ -781,28 +781,49 @@ struct Pacer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The pacer's schedule: slot `k` falls due `k / rate` seconds after the start.
+struct Schedule {
+    start: Instant,
+    rate: u128,
+    released: u128,
+}
+
+impl Schedule {
+    fn new(rate: u64, start: Instant) -> Self {
+        Schedule {
+            start,
+            rate: u128::from(rate.max(1)),
+            released: 0,
+        }
+    }
+
+    /// How many slots fell due by `now` that were not released before.
+    fn due_by(&mut self, now: Instant) -> usize {
+        let due =
+            now.saturating_duration_since(self.start).as_nanos() * self.rate / 1_000_000_000 + 1;
+        let n = usize::try_from(due.saturating_sub(self.released)).unwrap_or(usize::MAX);
+        self.released += n as u128;
+        n
+    }
+}
+
 impl Pacer {
     fn start(rate: u64, start: Instant) -> Self {
         let slots = Arc::new(Semaphore::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let rate = u128::from(rate.max(1));
+        let mut schedule = Schedule::new(rate, start);
         let thread = std::thread::Builder::new()
             .name("bench-pacer".to_owned())
             .spawn({
                 let slots = Arc::clone(&slots);
                 let stop = Arc::clone(&stop);
                 move || {
-                    let mut released: u128 = 0;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        // Slot k falls due at k / rate seconds (the first at once).
-                        let due = start.elapsed().as_nanos() * rate / 1_000_000_000 + 1;
-                        if due > released {
-                            let n = usize::try_from(due - released)
-                                .unwrap_or(usize::MAX)
-                                .min(Semaphore::MAX_PERMITS - slots.available_permits());
-                            slots.add_permits(n);
-                            released += n as u128;
-                        }
+                        let n = schedule.due_by(Instant::now());
+                        // Never past the semaphore's limit (a server far slower than the
+                        // rate leaves slots untaken).
+                        let room = Semaphore::MAX_PERMITS - slots.available_permits();
+                        slots.add_permits(n.min(room));
                         std::thread::sleep(PACER_TICK);
                     }
                 }
@@ -862,6 +883,36 @@ async fn progress(live: Arc<Live>, started: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pacer_releases_a_tick_worth_of_slots_at_a_time() {
+        // 55,000/s: 5.5 slots per 100 µs tick, where a tokio sleep per request sent each
+        // millisecond's 55 at once.
+        let t0 = Instant::now();
+        let mut schedule = Schedule::new(55_000, t0);
+        assert_eq!(schedule.due_by(t0), 1, "the first slot at once");
+        let mut released = 1;
+        for k in 1..=100u32 {
+            let n = schedule.due_by(t0 + PACER_TICK * k);
+            assert!((5..=6).contains(&n), "tick {k} released {n}");
+            released += n;
+        }
+        assert_eq!(released, 551, "10 ms at 55,000/s, and the slot at 0");
+        // A late tick releases what fell due meanwhile (a slow server is not waited for).
+        assert_eq!(schedule.due_by(t0 + Duration::from_millis(20)), 550);
+        assert_eq!(schedule.due_by(t0 + Duration::from_millis(20)), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pacer_thread_hands_out_slots_and_stops_with_the_pacer() {
+        let pacer = Pacer::start(100_000, Instant::now());
+        for _ in 0..100 {
+            pacer.wait().await;
+        }
+        let slots = Arc::clone(&pacer.slots);
+        drop(pacer);
+        assert!(slots.is_closed(), "waiting lanes are let go");
+    }
 
     #[test]
     fn parses_durations_with_units() {
