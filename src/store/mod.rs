@@ -10,6 +10,7 @@
 //! own types (no `sled::IVec` or `sled::Error` in this interface).
 
 pub mod any;
+mod cache;
 mod journal;
 pub mod jsonl;
 pub mod model;
@@ -18,43 +19,13 @@ mod record;
 pub mod secrets;
 pub mod sled;
 mod validate;
+pub(crate) use cache::HashCache;
 pub(crate) use validate::check_sic_impis;
 
 use std::future::Future;
 use std::sync::Arc;
 
 pub use model::*;
-
-/// A 64-bit hash of a text (an identity, an IMSI) for the stores' caches: eight octets at
-/// a time, each step a folded multiply (the 128-bit product's halves xored), so that every
-/// input bit reaches every output bit. FxHash, tried first for the sled owner cache, let the
-/// identities of the benchmark's population collide: of the 20,000 IMPUs of 10,000
-/// subscribers (`sip:+99…@…` and `tel:+99…`, differing only in a few digits) 5,540 shared a
-/// hash with another, and a quarter of the LIRs missed the cache. Like FxHash, not built to
-/// resist crafted collisions: the caches check what they find, so those cost a miss.
-pub(crate) fn text_hash(text: &str) -> u64 {
-    const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-    const K2: u64 = 0xd6e8_feb8_6659_fd93;
-    fn fold(a: u64, b: u64) -> u64 {
-        let p = u128::from(a) * u128::from(b);
-        (p as u64) ^ ((p >> 64) as u64)
-    }
-    let bytes = text.as_bytes();
-    let mut h = (bytes.len() as u64).wrapping_mul(K2);
-    let mut words = bytes.chunks_exact(8);
-    let mut word = [0u8; 8];
-    for w in &mut words {
-        word.copy_from_slice(w);
-        h = fold(h ^ u64::from_le_bytes(word), K1);
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        word = [0; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = fold(h ^ u64::from_le_bytes(word), K1);
-    }
-    fold(h, K2)
-}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -38,7 +38,7 @@
 //! Must not depend on: any backend, the codec, the Cx layer.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard};
+use std::sync::Arc;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -46,8 +46,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use rand::RngCore;
 
-use super::{StoreError, StoreStats, Subscriber, SubscriberStore};
-use crate::FastMap;
+use super::{HashCache, StoreError, StoreStats, Subscriber, SubscriberStore};
 
 /// The prefix of an encrypted value.
 pub const PREFIX: &str = "enc:v1:";
@@ -310,14 +309,10 @@ pub struct EncryptingStore<S> {
 /// its services are shared with the backend's record, not copied).
 pub const OPENED_CACHE: usize = 65_536;
 
-/// Decrypted copies of records, by the IMSI's [`super::text_hash`], each with the backend's
-/// record it was made from:
-/// a copy is handed out again only for that very record (`Arc::ptr_eq`), so an update
-/// (a new record) is never answered with the copy of the old one.
-struct OpenedCache {
-    shards: Box<[StdMutex<FastMap<u64, Opened>>]>,
-    per_shard: usize,
-}
+/// Decrypted copies of records, by IMSI, each with the backend's record it was made from:
+/// a copy is handed out again only for that very record (`Arc::ptr_eq`), so an update (a
+/// new record) is never answered with the copy of the old one.
+struct OpenedCache(HashCache<Opened>);
 
 struct Opened {
     /// The backend's record, held so that its address cannot be reused for another one.
@@ -328,57 +323,23 @@ struct Opened {
 impl std::fmt::Debug for OpenedCache {
     // The copies hold plaintext secrets: never printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenedCache")
-            .field("per_shard", &self.per_shard)
-            .finish_non_exhaustive()
+        f.debug_struct("OpenedCache").finish_non_exhaustive()
     }
 }
 
 impl OpenedCache {
-    const SHARDS: usize = 64;
-
-    fn new(capacity: usize) -> Self {
-        OpenedCache {
-            shards: (0..Self::SHARDS).map(|_| StdMutex::default()).collect(),
-            per_shard: capacity.div_ceil(Self::SHARDS),
-        }
-    }
-
-    /// The IMSI's hash, and its shard (bits 32 and up).
-    fn shard(&self, imsi: &str) -> (u64, StdMutexGuard<'_, FastMap<u64, Opened>>) {
-        let hash = super::text_hash(imsi);
-        let i = ((hash >> 32) % Self::SHARDS as u64) as usize;
-        (
-            hash,
-            self.shards[i].lock().unwrap_or_else(|p| p.into_inner()),
-        )
-    }
-
     /// The decrypted copy of `sealed`, if this very record was decrypted before (a copy of
     /// another record with the same hash is not it).
     fn get(&self, sealed: &Arc<Subscriber>) -> Option<Arc<Subscriber>> {
-        let (hash, shard) = self.shard(&sealed.imsi);
-        shard
-            .get(&hash)
-            .filter(|o| Arc::ptr_eq(&o.sealed, sealed))
-            .map(|o| Arc::clone(&o.plain))
+        self.0.get(&sealed.imsi, |o| {
+            Arc::ptr_eq(&o.sealed, sealed).then(|| Arc::clone(&o.plain))
+        })
     }
 
     fn put(&self, sealed: Arc<Subscriber>, plain: Arc<Subscriber>) {
-        if self.per_shard == 0 {
-            return;
-        }
-        let (hash, mut shard) = self.shard(&sealed.imsi);
-        if shard.len() >= self.per_shard && !shard.contains_key(&hash) {
-            // Full: an arbitrary entry goes.
-            if let Some(&victim) = shard.keys().next() {
-                shard.remove(&victim);
-            }
-        }
-        // The copy it replaces is dropped after the shard's lock.
-        let old = shard.insert(hash, Opened { sealed, plain });
-        drop(shard);
-        drop(old);
+        let imsi = sealed.imsi.clone();
+        // The copy it replaces is dropped here, after the shard's lock.
+        drop(self.0.put(&imsi, Opened { sealed, plain }));
     }
 }
 
@@ -400,7 +361,7 @@ impl<S: SubscriberStore> EncryptingStore<S> {
         EncryptingStore {
             inner,
             key: key.map(Arc::new),
-            opened: OpenedCache::new(OPENED_CACHE),
+            opened: OpenedCache(HashCache::new(OPENED_CACHE)),
         }
     }
 

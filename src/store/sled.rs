@@ -119,8 +119,11 @@ use ::sled::transaction::{ConflictableTransactionError, TransactionError, Transa
 use ::sled::{Batch, Db, IVec, Transactional, Tree};
 use tokio::sync::{watch, Mutex, MutexGuard};
 
+use super::cache::insert_bounded;
 use super::journal::{self, JournalFile};
-use super::{check_sic_impis, Identities, StoreError, StoreStats, Subscriber, SubscriberStore};
+use super::{
+    check_sic_impis, HashCache, Identities, StoreError, StoreStats, Subscriber, SubscriberStore,
+};
 use crate::identity::Impi;
 // The record cache and journal overlay are keyed by IMSIs of stored subscribers (a
 // lookup of an unknown IMSI inserts nothing).
@@ -1315,16 +1318,7 @@ impl RecordCache {
 /// most (the index transactions see to that), so a stale entry costs a miss, never a wrong
 /// answer. Only identities found in the index are inserted: provisioned ones, not whatever
 /// a peer asks for.
-struct OwnerCache {
-    shards: Box<[StdMutex<OwnerMap>]>,
-    per_shard: usize,
-}
-
-/// One shard of an [`OwnerCache`]: the identity's 64-bit hash → its owner's IMSI. Keyed by
-/// the hash alone (not the text, which a lookup would have to follow and compare): two
-/// identities that share a hash share an entry, and the record check turns the wrong one
-/// into a miss.
-type OwnerMap = FastMap<u64, InlineImsi>;
+struct OwnerCache(HashCache<InlineImsi>);
 
 /// An IMSI held inline (up to 15 digits): copied out of the cache without an allocation.
 #[derive(Clone, Copy)]
@@ -1355,57 +1349,21 @@ impl InlineImsi {
 }
 
 impl OwnerCache {
-    const SHARDS: usize = 64;
-
     fn new(capacity: usize) -> Self {
-        OwnerCache {
-            shards: (0..Self::SHARDS).map(|_| StdMutex::default()).collect(),
-            per_shard: capacity.div_ceil(Self::SHARDS),
-        }
-    }
-
-    /// The identity's hash, and its shard (bits 32 and up, as for the lock shards).
-    fn shard(&self, identity: &str) -> (u64, StdMutexGuard<'_, OwnerMap>) {
-        let hash = super::text_hash(identity);
-        let i = ((hash >> 32) % Self::SHARDS as u64) as usize;
-        (
-            hash,
-            self.shards[i].lock().unwrap_or_else(|p| p.into_inner()),
-        )
+        OwnerCache(HashCache::new(capacity))
     }
 
     /// The IMSI last found owning `identity` (or an identity with the same hash), if
     /// remembered.
     fn get(&self, identity: &str) -> Option<InlineImsi> {
-        if self.per_shard == 0 {
-            return None;
-        }
-        let (hash, shard) = self.shard(identity);
-        shard.get(&hash).copied()
+        self.0.get(identity, |imsi| Some(*imsi))
     }
 
     fn put(&self, identity: &str, imsi: &str) {
-        if self.per_shard == 0 {
-            return;
+        if let Some(imsi) = InlineImsi::new(imsi) {
+            self.0.put(identity, imsi);
         }
-        let Some(imsi) = InlineImsi::new(imsi) else {
-            return;
-        };
-        let (hash, mut shard) = self.shard(identity);
-        insert_bounded(&mut shard, self.per_shard, hash, imsi);
     }
-}
-
-/// Inserts into a cache shard's map of at most `cap` entries: when it is full and `key`
-/// is new, an arbitrary entry goes first.
-fn insert_bounded<K: Hash + Eq + Clone, V>(map: &mut FastMap<K, V>, cap: usize, key: K, value: V) {
-    if map.len() >= cap && !map.contains_key(&key) {
-        let Some(victim) = map.keys().next().cloned() else {
-            return;
-        };
-        map.remove(&victim);
-    }
-    map.insert(key, value);
 }
 
 /// One subscriber's write: replace its record (or remove it when `new` is `None`) and move
@@ -2230,38 +2188,6 @@ mod tests {
             Some("001010000000009")
         );
         assert!(OwnerCache::new(0).get("tel:+99010000000001").is_none());
-    }
-
-    #[test]
-    fn the_owner_cache_tells_apart_every_identity_of_a_million_subscribers() {
-        // The benchmark's population: IMPUs differing only in a few digits, and IMPIs.
-        let mut seen = std::collections::HashSet::new();
-        let mut shards = [0usize; OwnerCache::SHARDS];
-        for i in 0..1_000_000u64 {
-            let msisdn = format!("+9901{i:010}");
-            for id in [
-                format!("sip:{msisdn}@ims.mnc001.mcc001.3gppnetwork.org"),
-                format!("tel:{msisdn}"),
-                format!("00101{i:010}@ims.sic001.mnc001.mcc001.3gppnetwork.org"),
-            ] {
-                let h = crate::store::text_hash(&id);
-                assert!(
-                    seen.insert(h),
-                    "{id} shares its hash {h:#x} with another identity"
-                );
-                if i < 10_000 {
-                    shards[((h >> 32) % OwnerCache::SHARDS as u64) as usize] += 1;
-                }
-            }
-        }
-        // 30,000 identities over 64 shards: about 469 each.
-        assert!(
-            shards.iter().all(|&n| (300..650).contains(&n)),
-            "{shards:?}"
-        );
-        // Length counts: a prefix of zeros is not the same text.
-        assert_ne!(crate::store::text_hash("a"), crate::store::text_hash("a\0"));
-        assert_ne!(crate::store::text_hash(""), crate::store::text_hash("\0"));
     }
 
     #[test]
