@@ -776,8 +776,8 @@ const PACER_TICK: Duration = Duration::from_micros(100);
 /// request due within a millisecond went out at once (seen on the wire: 55 requests every
 /// 1 ms at 55,000/s), and the server's queue at each burst's end was measured as latency.
 struct Pacer {
+    /// Closed when the pacer is dropped, which also stops its thread.
     slots: Arc<Semaphore>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -810,15 +810,13 @@ impl Schedule {
 impl Pacer {
     fn start(rate: u64, start: Instant) -> Self {
         let slots = Arc::new(Semaphore::new(0));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut schedule = Schedule::new(rate, start);
         let thread = std::thread::Builder::new()
             .name("bench-pacer".to_owned())
             .spawn({
                 let slots = Arc::clone(&slots);
-                let stop = Arc::clone(&stop);
                 move || {
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    while !slots.is_closed() {
                         let n = schedule.due_by(Instant::now());
                         // Never past the semaphore's limit (a server far slower than the
                         // rate leaves slots untaken).
@@ -833,11 +831,7 @@ impl Pacer {
             // No thread: requests go unpaced rather than not at all.
             slots.close();
         }
-        Pacer {
-            slots,
-            stop,
-            thread,
-        }
+        Pacer { slots, thread }
     }
 
     async fn wait(&self) {
@@ -850,7 +844,6 @@ impl Pacer {
 
 impl Drop for Pacer {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.slots.close();
         if let Some(t) = self.thread.take() {
             let _ = t.join();

@@ -337,9 +337,9 @@ impl OpenedCache {
     }
 
     fn put(&self, sealed: Arc<Subscriber>, plain: Arc<Subscriber>) {
-        let imsi = sealed.imsi.clone();
+        let key = Arc::clone(&sealed);
         // The copy it replaces is dropped here, after the shard's lock.
-        drop(self.0.put(&imsi, Opened { sealed, plain }));
+        drop(self.0.put(&key.imsi, Opened { sealed, plain }));
     }
 }
 
