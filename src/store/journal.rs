@@ -36,6 +36,9 @@ const MAX_PAYLOAD: usize = 16 << 20;
 /// Octets zero-filled ahead of the entries at a time.
 pub(crate) const PREALLOCATE: u64 = 1 << 20;
 
+/// The block of zeros a fill writes at a time.
+const ZERO_BLOCK: usize = 64 * 1024;
+
 /// File name of journal number `n` in `dir`.
 pub(crate) fn path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("sichss-journal.{n:016}"))
@@ -185,9 +188,15 @@ impl JournalFile {
             return Ok(());
         }
         let target = end.div_ceil(PREALLOCATE) * PREALLOCATE;
-        let zeros = vec![0u8; (target - self.allocated) as usize];
-        self.file.write_all_at(&zeros, self.allocated)?;
-        self.allocated = target;
+        // From one static block of zeros: a fresh megabyte of zeros per fill cost 256 page
+        // faults (half of the server's, at 70,000 requests/s) and its clearing.
+        static ZEROS: [u8; ZERO_BLOCK] = [0; ZERO_BLOCK];
+        while self.allocated < target {
+            let n = (target - self.allocated).min(ZERO_BLOCK as u64);
+            self.file
+                .write_all_at(&ZEROS[..n as usize], self.allocated)?;
+            self.allocated += n;
+        }
         Ok(())
     }
 
@@ -318,6 +327,8 @@ mod tests {
         let bytes = read(&path(&dir, 1)).unwrap();
         assert_eq!(bytes.len() as u64 % PREALLOCATE, 0);
         assert!(bytes.len() as u64 >= f.len);
+        // Filled a block of zeros at a time, to the end of the unit.
+        assert!(bytes[f.len as usize..].iter().all(|b| *b == 0));
         let (got, torn) = entries(&bytes);
         assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), expected);
         assert!(got.iter().all(|(_, p)| *p == payload.as_slice()));

@@ -1463,6 +1463,9 @@ const CHECKPOINT_PAUSE: Duration = Duration::from_millis(1);
 /// 256 inserts in a row held a core for 2.5–2.8 ms, and the journal's flush thread waited
 /// for it (up to 6.6 ms, `perf sched timehist`), and every write with it.
 const CHECKPOINT_STEP: usize = 32;
+
+/// The largest journal buffer kept for the next flush (a burst's bigger one is freed).
+const SPARE_MAX: usize = 4 << 20;
 const CHECKPOINT_STEP_PAUSE: Duration = Duration::from_micros(200);
 
 /// Group-commit state shared by the writers and the flush task.
@@ -1492,6 +1495,10 @@ struct Log {
     applied: u64,
     /// Journal entries not yet written.
     pending: Vec<u8>,
+    /// The buffer of the last flush, emptied: the next flush's `pending`. Two buffers go
+    /// round instead of one new allocation per flush, which the allocator handed back to
+    /// the system and took again page by page (a page fault per 4 KiB).
+    spare: Vec<u8>,
     /// A change was written to sled directly since the last flush took this flag: the
     /// flush must flush sled too.
     sled_dirty: bool,
@@ -1528,6 +1535,7 @@ impl GroupCommit {
             log: StdMutex::new(Log {
                 applied: 0,
                 pending: Vec::new(),
+                spare: Vec::new(),
                 sled_dirty: false,
                 journal,
             }),
@@ -1662,10 +1670,12 @@ impl GroupCommit {
     fn flush_once(&self, db: &Db) -> (u64, Result<(), String>) {
         let (target, bytes, sled, file) = {
             let mut log = self.log();
-            // The next entries go to a buffer of the size this flush needed, so that they
-            // are not copied over and over as it grows.
+            // The next entries go to a buffer at least the size this flush needed, so that
+            // they are not copied over and over as it grows.
             let size = log.pending.len();
-            let bytes = std::mem::replace(&mut log.pending, Vec::with_capacity(size));
+            let mut next = std::mem::take(&mut log.spare);
+            next.reserve(size);
+            let bytes = std::mem::replace(&mut log.pending, next);
             let sled = std::mem::take(&mut log.sled_dirty);
             let file = log.journal.as_ref().map(|j| Arc::clone(&j.file));
             (log.applied, bytes, sled, file)
@@ -1683,6 +1693,12 @@ impl GroupCommit {
             Ok(())
         }))
         .unwrap_or_else(|_| Err("sled panicked while flushing".to_owned()));
+        let mut bytes = bytes;
+        bytes.clear();
+        let mut log = self.log();
+        if bytes.capacity() > log.spare.capacity() && bytes.capacity() <= SPARE_MAX {
+            log.spare = bytes;
+        }
         (target, result)
     }
 
