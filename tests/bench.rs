@@ -333,3 +333,60 @@ async fn mixed_run_against_sichss_serve_gets_no_wrong_answer() {
     })
     .await
 }
+
+/// `sichss bench …` as a user runs it, against a null server in this process.
+fn bench_command(to: SocketAddr, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sichss"))
+        .args(["bench", "--to", &to.to_string()])
+        .args(["--connections", "2", "--window", "4", "--subscribers", "20"])
+        .args([
+            "--duration",
+            "1s",
+            "--scenario",
+            "reregister",
+            "--rate",
+            "500",
+        ])
+        .args(["--json", "--quiet"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_runs_on_as_many_threads_as_asked_and_reports_them() {
+    let null = NullServer::start(loopback0(), DEFAULT_REALM).await.unwrap();
+    let to = null.local_addr();
+    let (one, two) = tokio::task::spawn_blocking(move || {
+        (
+            bench_command(to, &["--threads", "1"]),
+            bench_command(to, &["--threads", "2"]),
+        )
+    })
+    .await
+    .unwrap();
+    for (out, threads) in [(one, 1), (two, 2)] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["client"]["threads"], threads);
+        assert_eq!(v["errors_total"], 0, "{v}");
+        assert!(v["commands"]["SAR"]["count"].as_u64().unwrap() > 0);
+    }
+    null.stop().await;
+}
+
+#[test]
+fn a_thread_count_out_of_range_is_refused_naming_the_flag() {
+    let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    for bad in ["0", "257", "many"] {
+        let out = bench_command(to, &["--threads", bad]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--threads"), "{bad}: {err}");
+        assert!(out.stdout.is_empty(), "no run: {bad}");
+    }
+}

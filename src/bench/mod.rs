@@ -161,6 +161,12 @@ pub struct BenchArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Threads of the load generator's runtime (of the null server's, with
+    /// `--null-server`); one per CPU when not given. A paced run (`--rate`) needs a part of
+    /// a core: with one thread, its requests and answers wake no other thread, and take
+    /// less of the CPU that the server shares (see BENCHMARKS.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
 }
 
 impl BenchArgs {
@@ -187,6 +193,7 @@ impl BenchArgs {
             seed: 1,
             null_server: None,
             quiet: false,
+            threads: None,
         }
     }
 }
@@ -406,6 +413,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     if let (Some(before), Some(after)) = (client_before, client_after) {
         report.client.cpu_s = ((after - before) * 100.0).round() / 100.0;
     }
+    report.client.threads = tokio::runtime::Handle::current().metrics().num_workers();
     if let Some(pid) = args.server_pid {
         let after = procfs::cpu_seconds(Some(pid));
         let mem = procfs::memory_kib(pid);

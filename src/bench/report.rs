@@ -25,7 +25,7 @@
 //!   "setup": {"requests", "errors_total", "errors", "elapsed_s"} | null,
 //!   "provisioning": {"subscribers", "batches", "elapsed_s", "per_s"} | null,
 //!   "server": {"pid", "cpu_s", "cpu_us_per_request", "rss_peak_kib", "rss_kib"} | null,
-//!   "client": {"cpu_s"}                  // this process (load generator)
+//!   "client": {"cpu_s", "threads"}      // this process (load generator), its runtime's threads
 //! }
 //! ```
 
@@ -267,6 +267,8 @@ pub struct ServerUsage {
 pub struct ClientUsage {
     /// CPU seconds (user + system) of the load generator during the run.
     pub cpu_s: f64,
+    /// Threads of its runtime (`--threads`).
+    pub threads: usize,
 }
 
 /// Everything a run measured. See the module documentation for the JSON form.
@@ -426,7 +428,11 @@ impl Report {
                 v.pid, v.cpu_s, v.cpu_us_per_request, v.rss_peak_kib, v.rss_kib
             );
         }
-        let _ = writeln!(s, "load generator: {:.2} CPU s", self.client.cpu_s);
+        let _ = writeln!(
+            s,
+            "load generator: {:.2} CPU s on {} threads",
+            self.client.cpu_s, self.client.threads
+        );
         s
     }
 }

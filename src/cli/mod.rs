@@ -135,7 +135,7 @@ pub fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 .block_on(crate::serve::run(args))
                 .map_err(|e| fail("serve: ", &e))
         }
-        Command::Bench(args) => runtime()?
+        Command::Bench(args) => runtime_with(args.threads.map(usize::from))?
             .block_on(crate::bench::main(args))
             .map(|_| ())
             .map_err(|e| fail("bench: ", &e)),
@@ -199,8 +199,17 @@ pub fn run() -> ExitCode {
 
 /// A multi-threaded tokio runtime.
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+    runtime_with(None)
+}
+
+/// A multi-threaded tokio runtime with `workers` threads (tokio's default when `None`: one
+/// per CPU, or `TOKIO_WORKER_THREADS`).
+fn runtime_with(workers: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        b.worker_threads(n);
+    }
+    b.enable_all()
         .build()
         .map_err(|e| CliError::Command(format!("cannot start the async runtime: {e}")))
 }
