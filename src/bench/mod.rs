@@ -64,7 +64,7 @@ use crate::codec::Message;
 
 use flows::{check, Action, Expect, Identities, Population, Requests, Rng};
 pub use report::Report;
-use report::{Cmd, LaneStats, Live, ServerUsage, Setup, COMMANDS, SCHEMA};
+use report::{Cmd, LaneStats, Live, ServerUsage, Setup, SharedStats, COMMANDS, SCHEMA};
 
 /// The realm of the HSS's default configuration, used as Destination-Realm.
 pub const DEFAULT_REALM: &str = "ims.mnc001.mcc460.3gppnetwork.org";
@@ -387,9 +387,6 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     } else {
         lanes
     };
-    for l in &mut lanes {
-        l.stats = LaneStats::default();
-    }
 
     // The timed run.
     let live = Arc::new(Live::default());
@@ -509,7 +506,9 @@ struct Lane {
     next: usize,
     rng: Rng,
     scenario: Scenario,
-    stats: LaneStats,
+    /// Shared by every lane; this lane records into shard `id`.
+    stats: Arc<SharedStats>,
+    id: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -527,6 +526,7 @@ fn build_lanes(
 ) -> Result<Vec<Lane>, BenchError> {
     let total = clients.len() * args.window;
     let mut lanes = Vec::with_capacity(total);
+    let stats = Arc::new(SharedStats::new(STATS_SHARDS));
     for (c, client) in clients.iter().enumerate() {
         let window = Arc::new(Semaphore::new(args.window));
         for w in 0..args.window {
@@ -557,7 +557,8 @@ fn build_lanes(
                 next: 0,
                 rng: Rng::new(args.seed.wrapping_add(n as u64)),
                 scenario: args.scenario,
-                stats: LaneStats::default(),
+                stats: Arc::clone(&stats),
+                id: n,
             });
         }
     }
@@ -583,13 +584,12 @@ async fn run_lanes(
         })
         .collect();
     let mut lanes = Vec::with_capacity(tasks.len());
-    let mut stats = LaneStats::default();
     for t in tasks {
         // A lane does not panic on network input; a panic is a bug worth seeing.
-        let l = t.await.expect("bench lane panicked");
-        stats.merge(&l.stats);
-        lanes.push(l);
+        lanes.push(t.await.expect("bench lane panicked"));
     }
+    // Every lane shares one `SharedStats`; taking it leaves it empty for the next phase.
+    let stats = lanes.first().map(|l| l.stats.take()).unwrap_or_default();
     (lanes, stats)
 }
 
@@ -712,7 +712,7 @@ impl Lane {
         match action {
             Action::Register => {
                 self.slots[k].registered = true;
-                self.stats.registrations += 1;
+                self.stats.with(self.id, |s| s.registrations += 1);
                 live.registrations
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -733,45 +733,49 @@ impl Lane {
         let dt = t0.elapsed();
         drop(_permit);
         live.count(cmd);
-        let failed = |stats: &mut LaneStats, what: String| {
-            stats.error(cmd, what);
+        let failed = |what: String| {
+            self.stats.with(self.id, |s| s.error(cmd, what));
             live.errors
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         };
         match r {
             Ok(a) => {
-                self.stats.record(cmd, dt);
+                self.stats.with(self.id, |s| s.record(cmd, dt));
                 match check(expect, &a) {
                     Ok(()) => Step::Ok,
                     Err(what) => {
-                        failed(&mut self.stats, what);
+                        failed(what);
                         Step::Wrong
                     }
                 }
             }
             Err(ClientError::Closed { .. }) => {
-                failed(&mut self.stats, "connection closed".into());
+                failed("connection closed".into());
                 Step::Closed
             }
             Err(ClientError::Timeout { .. }) => {
-                failed(&mut self.stats, "timeout".into());
+                failed("timeout".into());
                 Step::Wrong
             }
             Err(ClientError::Decode(e)) => {
-                failed(&mut self.stats, format!("undecodable answer: {}", e.error));
+                failed(format!("undecodable answer: {}", e.error));
                 Step::Wrong
             }
             Err(ClientError::MismatchedAnswer { .. }) => {
-                failed(&mut self.stats, "mismatched answer".into());
+                failed("mismatched answer".into());
                 Step::Wrong
             }
             Err(e) => {
-                failed(&mut self.stats, format!("client error: {e}"));
+                failed(format!("client error: {e}"));
                 Step::Closed
             }
         }
     }
 }
+
+/// Shards of the lanes' statistics (each a set of histograms, 512 KiB; lanes spread over
+/// them, so that two lanes seldom wait for the same lock).
+const STATS_SHARDS: usize = 8;
 
 /// How often the pacer releases the slots that have fallen due.
 const PACER_TICK: Duration = Duration::from_micros(100);
