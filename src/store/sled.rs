@@ -1451,6 +1451,8 @@ impl Change<'_> {
 const GATHER_US: u64 = 200;
 /// A flush stops waiting for more changes once this many are pending.
 const GATHER_CHANGES: u64 = 128;
+/// The largest journal buffer kept for the next flush (a burst's bigger one is freed).
+const SPARE_MAX: usize = 4 << 20;
 /// A flush waits for more changes only if the previous one ended less than this ago (µs),
 /// i.e. under a steady stream of writes; an isolated write is flushed at once.
 const GATHER_BUSY_US: u64 = 2000;
@@ -1463,9 +1465,6 @@ const CHECKPOINT_PAUSE: Duration = Duration::from_millis(1);
 /// 256 inserts in a row held a core for 2.5–2.8 ms, and the journal's flush thread waited
 /// for it (up to 6.6 ms, `perf sched timehist`), and every write with it.
 const CHECKPOINT_STEP: usize = 32;
-
-/// The largest journal buffer kept for the next flush (a burst's bigger one is freed).
-const SPARE_MAX: usize = 4 << 20;
 const CHECKPOINT_STEP_PAUSE: Duration = Duration::from_micros(200);
 
 /// Group-commit state shared by the writers and the flush task.
