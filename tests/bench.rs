@@ -390,3 +390,67 @@ fn a_thread_count_out_of_range_is_refused_naming_the_flag() {
         assert!(out.stdout.is_empty(), "no run: {bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_run_drives_the_null_server_and_the_hss_in_turns_and_gives_their_ratio() {
+    let hss = start_serve();
+    let null = NullServer::start(loopback0(), DEFAULT_REALM).await.unwrap();
+    bounded(async {
+        let mut args = small(hss.diameter, Scenario::Mixed);
+        args.subscribers = 20;
+        args.provision_api = Some(format!("http://{}", hss.api));
+        args.import_batch = 20;
+        args.duration = Some(Duration::from_millis(1500));
+        args.slice = Duration::from_millis(500);
+        args.baseline = Some(null.local_addr().to_string());
+        let r = bench::run(args).await.unwrap();
+        assert_sane(&r, &["SAR", "LIR"]);
+        let b = r.baseline.as_ref().expect("the null server's figures");
+        assert_eq!(b.target, null.local_addr().to_string());
+        assert_eq!(b.errors_total, 0);
+        assert!(b.requests > 0 && b.requests_per_s > 0.0);
+        // Every answer the null server gave in its turns is counted there, not in the HSS's.
+        let answered: u64 = null.app().answered().iter().sum();
+        let setup = r.setup.as_ref().unwrap().requests;
+        assert_eq!(
+            answered,
+            b.requests + setup,
+            "setup on both, then its turns"
+        );
+        let ratio = r.requests_per_s / b.requests_per_s;
+        assert!(
+            (ratio - b.ratio).abs() < 0.01,
+            "{ratio} against {}",
+            b.ratio
+        );
+        // Three turns each of 500 ms: the HSS's share of the run is its own.
+        assert!(r.elapsed_s >= 1.5, "{}", r.elapsed_s);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["baseline"]["requests"], b.requests);
+        assert!(r.to_text().contains("HSS/null"));
+    })
+    .await;
+    null.stop().await;
+}
+
+#[test]
+fn a_baseline_cannot_be_paced_and_its_turns_must_last() {
+    let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    // `bench_command` paces at 500/s: --baseline conflicts with --rate.
+    let out = bench_command(to, &["--baseline", "127.0.0.1:9"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--baseline") && err.contains("--rate"),
+        "{err}"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sichss"))
+        .args(["bench", "--to", "127.0.0.1:9", "--baseline", "127.0.0.1:9"])
+        .args(["--slice", "0s", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--slice"), "{err}");
+}

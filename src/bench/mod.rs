@@ -19,6 +19,10 @@
 //! 5. The timed run lasts `--duration`, as fast as answers come back or, with `--rate R`,
 //!    paced at R requests per second over all connections (to measure latency below the
 //!    saturation point); a line of progress goes to stderr every second.
+//!    With `--baseline ADDR` the load goes in turns of `--slice` to a null server at ADDR
+//!    (its own connections and lanes, set up the same way) and to the HSS, until each has
+//!    had `--duration`: both throughputs come from the same minutes, so the ratio between
+//!    them does not carry the machine's drift from one run to the next.
 //! 6. The connections close with DPR/DPA; the [`Report`] is printed as text or, with
 //!    `--json`, as one JSON object (see [`report`] for its fields).
 //!
@@ -40,7 +44,7 @@
 //!
 //! # Bounds
 //!
-//! Traffic goes only to `--to`. The run stops after `--duration` (flows under way finish:
+//! Traffic goes only to `--to` (and to `--baseline`). The run stops after `--duration` (flows under way finish:
 //! at most three requests each), every request after `--timeout`, the setup pass after
 //! `--setup-timeout`, and the null server after `--duration` when given, else at Ctrl-C.
 //!
@@ -64,7 +68,7 @@ use crate::codec::Message;
 
 use flows::{check, Action, Expect, Identities, Population, Requests, Rng};
 pub use report::Report;
-use report::{Cmd, LaneStats, Live, ServerUsage, Setup, SharedStats, COMMANDS, SCHEMA};
+use report::{Baseline, Cmd, LaneStats, Live, ServerUsage, Setup, SharedStats, COMMANDS, SCHEMA};
 
 /// The realm of the HSS's default configuration, used as Destination-Realm.
 pub const DEFAULT_REALM: &str = "ims.mnc001.mcc460.3gppnetwork.org";
@@ -167,6 +171,15 @@ pub struct BenchArgs {
     /// less of the CPU that the server shares (see BENCHMARKS.md).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+    /// Also drive the null server at ADDR (`sichss bench --null-server ADDR`), in turns
+    /// with the HSS of `--to`, `--slice` each, until each has had `--duration`: the two
+    /// throughputs come from the same minutes, whatever the machine does meanwhile, and the
+    /// report gives their ratio.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["null_server", "rate"])]
+    pub baseline: Option<String>,
+    /// Length of one turn with `--baseline` (`1s`, `500ms`).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub slice: Duration,
 }
 
 impl BenchArgs {
@@ -194,6 +207,8 @@ impl BenchArgs {
             null_server: None,
             quiet: false,
             threads: None,
+            baseline: None,
+            slice: Duration::from_secs(1),
         }
     }
 }
@@ -327,6 +342,12 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
             problem: "at least 1 request per second".into(),
         });
     }
+    if args.baseline.is_some() && args.slice.is_zero() {
+        return Err(BenchError::Invalid {
+            setting: "--slice",
+            problem: "a turn must last longer than 0 (e.g. 1s)".into(),
+        });
+    }
     let mut report = Report {
         schema: SCHEMA,
         mode: "load",
@@ -356,42 +377,27 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         return Ok(report);
     }
 
-    let addr = tokio::net::lookup_host(&to)
-        .await
-        .map_err(|source| BenchError::Resolve {
-            to: to.clone(),
-            source,
-        })?
-        .next()
-        .ok_or_else(|| BenchError::Resolve {
-            to: to.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-        })?;
-
-    let clients = connect_all(addr, &args).await?;
+    let clients = connect_all(resolve(&to).await?, &args).await?;
     let lanes = build_lanes(&clients, &args, &pop)?;
     let live = Arc::new(Live::default());
 
     // Setup: register every service once, untimed.
-    let mut lanes = if args.scenario != Scenario::Register {
-        let started = Instant::now();
-        let deadline = started + args.setup_timeout;
-        let (lanes, stats) = run_lanes(lanes, Phase::Setup, deadline, &live).await;
-        report.setup = Some(Setup {
-            requests: stats.requests(),
-            errors_total: stats.errors_total(),
-            errors: stats.error_rows(),
-            elapsed_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
-        });
-        lanes
-    } else {
-        lanes
+    let (mut lanes, done) = setup(lanes, &args, &live).await;
+    report.setup = done;
+    // The null server to compare with, set up the same way (its answers ignore the state).
+    let baseline = match &args.baseline {
+        Some(b) => {
+            let clients = connect_all(resolve(b).await?, &args).await?;
+            let lanes = build_lanes(&clients, &args, &pop)?;
+            let (lanes, _) = setup(lanes, &args, &live).await;
+            Some((b.clone(), clients, lanes))
+        }
+        None => None,
     };
 
     // The timed run.
     let live = Arc::new(Live::default());
     let server_before = args.server_pid.and_then(|p| procfs::cpu_seconds(Some(p)));
-    let client_before = procfs::cpu_seconds(None);
     let started = Instant::now();
     if let Some(rate) = args.rate {
         let pacer = Arc::new(Pacer::start(rate, started));
@@ -400,16 +406,40 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         }
     }
     let progress = (!args.quiet).then(|| tokio::spawn(progress(Arc::clone(&live), started)));
-    let (_lanes, stats) = run_lanes(lanes, Phase::Run, started + duration, &live).await;
-    let elapsed = started.elapsed();
+    let mut baseline_clients = Vec::new();
+    let mut hss = Turns::default();
+    match baseline {
+        None => {
+            hss.run(lanes, duration, &live).await;
+        }
+        Some((target, clients, mut null_lanes)) => {
+            baseline_clients = clients;
+            let mut null = Turns::default();
+            while hss.elapsed < duration {
+                let turn = args.slice.min(duration - hss.elapsed);
+                null_lanes = null.run(null_lanes, turn, &live).await;
+                lanes = hss.run(lanes, turn, &live).await;
+            }
+            let (hss_rate, null_rate) = (hss.per_s(), null.per_s());
+            report.baseline = Some(Baseline {
+                target,
+                requests: null.stats.requests(),
+                requests_per_s: (null_rate * 10.0).round() / 10.0,
+                errors_total: null.stats.errors_total(),
+                client_cpu_s: (null.cpu_s * 100.0).round() / 100.0,
+                ratio: if null_rate > 0.0 {
+                    (hss_rate / null_rate * 1000.0).round() / 1000.0
+                } else {
+                    0.0
+                },
+            });
+        }
+    }
     if let Some(p) = progress {
         p.abort();
     }
-    let client_after = procfs::cpu_seconds(None);
-    report.fill(&stats, elapsed);
-    if let (Some(before), Some(after)) = (client_before, client_after) {
-        report.client.cpu_s = ((after - before) * 100.0).round() / 100.0;
-    }
+    report.fill(&hss.stats, hss.elapsed);
+    report.client.cpu_s = (hss.cpu_s * 100.0).round() / 100.0;
     report.client.threads = tokio::runtime::Handle::current().metrics().num_workers();
     if let Some(pid) = args.server_pid {
         let after = procfs::cpu_seconds(Some(pid));
@@ -432,12 +462,79 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
 
     let closing: Vec<_> = clients
         .into_iter()
+        .chain(baseline_clients)
         .map(|c| tokio::spawn(async move { c.close().await }))
         .collect();
     for c in closing {
         let _ = c.await;
     }
     Ok(report)
+}
+
+/// The first address `to` names.
+async fn resolve(to: &str) -> Result<SocketAddr, BenchError> {
+    tokio::net::lookup_host(to)
+        .await
+        .map_err(|source| BenchError::Resolve {
+            to: to.to_owned(),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| BenchError::Resolve {
+            to: to.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        })
+}
+
+/// The untimed pass that registers every service once (not for `register`, which
+/// registers as its load).
+async fn setup(lanes: Vec<Lane>, args: &BenchArgs, live: &Arc<Live>) -> (Vec<Lane>, Option<Setup>) {
+    if args.scenario == Scenario::Register {
+        return (lanes, None);
+    }
+    let started = Instant::now();
+    let deadline = started + args.setup_timeout;
+    let (lanes, stats) = run_lanes(lanes, Phase::Setup, deadline, live).await;
+    let setup = Setup {
+        requests: stats.requests(),
+        errors_total: stats.errors_total(),
+        errors: stats.error_rows(),
+        elapsed_s: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    };
+    (lanes, Some(setup))
+}
+
+/// What the timed turns against one target added up to.
+#[derive(Default)]
+struct Turns {
+    stats: LaneStats,
+    elapsed: Duration,
+    /// CPU seconds of this process during them.
+    cpu_s: f64,
+}
+
+impl Turns {
+    /// Runs `lanes` for one turn of `turn` and adds what they measured.
+    async fn run(&mut self, lanes: Vec<Lane>, turn: Duration, live: &Arc<Live>) -> Vec<Lane> {
+        let cpu_before = procfs::cpu_seconds(None);
+        let started = Instant::now();
+        let (lanes, stats) = run_lanes(lanes, Phase::Run, started + turn, live).await;
+        self.elapsed += started.elapsed();
+        if let (Some(b), Some(a)) = (cpu_before, procfs::cpu_seconds(None)) {
+            self.cpu_s += a - b;
+        }
+        self.stats.merge(&stats);
+        lanes
+    }
+
+    fn per_s(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.stats.requests() as f64 / secs
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Opens every connection (concurrently).

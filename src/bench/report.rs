@@ -26,6 +26,8 @@
 //!   "provisioning": {"subscribers", "batches", "elapsed_s", "per_s"} | null,
 //!   "server": {"pid", "cpu_s", "cpu_us_per_request", "rss_peak_kib", "rss_kib"} | null,
 //!   "client": {"cpu_s", "threads"}      // this process (load generator), its runtime's threads
+//!   "baseline": {"target", "requests", "requests_per_s", "errors_total", "client_cpu_s",
+//!                "ratio"} | null          // --baseline: the null server, in turns with the HSS
 //! }
 //! ```
 
@@ -301,6 +303,23 @@ pub struct ServerUsage {
     pub rss_kib: u64,
 }
 
+/// The null server of `--baseline`, over its turns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Baseline {
+    /// Its address as given.
+    pub target: String,
+    /// Requests it answered in its turns.
+    pub requests: u64,
+    /// Requests per second over its turns.
+    pub requests_per_s: f64,
+    /// Wrong answers and failures.
+    pub errors_total: u64,
+    /// CPU seconds of the load generator during its turns.
+    pub client_cpu_s: f64,
+    /// The HSS's requests per second over the null server's, from the same minutes.
+    pub ratio: f64,
+}
+
 /// This process.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ClientUsage {
@@ -357,6 +376,8 @@ pub struct Report {
     pub server: Option<ServerUsage>,
     /// This process.
     pub client: ClientUsage,
+    /// The null server driven in turns with the HSS (`--baseline`).
+    pub baseline: Option<Baseline>,
 }
 
 /// The schema name of [`Report`].
@@ -472,6 +493,13 @@ impl Report {
             "load generator: {:.2} CPU s on {} threads",
             self.client.cpu_s, self.client.threads
         );
+        if let Some(b) = &self.baseline {
+            let _ = writeln!(
+                s,
+                "null server {} in turns with it: {} requests, {:.1}/s, {} errors; HSS/null {:.3}",
+                b.target, b.requests, b.requests_per_s, b.errors_total, b.ratio
+            );
+        }
         s
     }
 }
@@ -566,6 +594,7 @@ mod tests {
             "provisioning",
             "server",
             "client",
+            "baseline",
         ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
