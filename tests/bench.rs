@@ -454,3 +454,30 @@ fn a_baseline_cannot_be_paced_and_its_turns_must_last() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--slice"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_run_whose_hss_goes_away_still_ends_after_its_turns() {
+    // Two null servers: the second stands in for an HSS that shuts down mid-run.
+    let null = NullServer::start(loopback0(), DEFAULT_REALM).await.unwrap();
+    let hss = NullServer::start(loopback0(), DEFAULT_REALM).await.unwrap();
+    let mut args = small(hss.local_addr(), Scenario::Reregister);
+    args.duration = Some(Duration::from_secs(2));
+    args.slice = Duration::from_millis(250);
+    args.baseline = Some(null.local_addr().to_string());
+    let run = tokio::spawn(bench::run(args));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    hss.stop().await;
+    let r = bounded(run).await.unwrap().unwrap();
+    // The HSS's lanes found their connections closed, turn after turn, and the run went on
+    // with the null server's turns until all were done.
+    assert!(r.errors_total > 0, "closed connections are counted");
+    assert!(
+        r.errors.iter().all(|e| e.result == "connection closed"),
+        "{:?}",
+        r.errors
+    );
+    let b = r.baseline.as_ref().unwrap();
+    assert_eq!(b.errors_total, 0);
+    assert!(b.requests > 0);
+    null.stop().await;
+}

@@ -415,8 +415,12 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         Some((target, clients, mut null_lanes)) => {
             baseline_clients = clients;
             let mut null = Turns::default();
-            while hss.elapsed < duration {
-                let turn = args.slice.min(duration - hss.elapsed);
+            // Turns counted out in advance: a turn whose lanes all stop at once (connections
+            // closed) does not make the run go round forever.
+            let mut left = duration;
+            while !left.is_zero() {
+                let turn = args.slice.min(left);
+                left -= turn;
                 null_lanes = null.run(null_lanes, turn, &live).await;
                 lanes = hss.run(lanes, turn, &live).await;
             }
