@@ -8,6 +8,11 @@ use super::header::{parse_header, Header, FLAGS_RESERVED, FLAG_E, FLAG_P, FLAG_R
 use super::types::{ApplicationId, CommandCode, ExperimentalResultCode, ResultCode, VENDOR_3GPP};
 use crate::dict::Dictionary;
 
+/// Room for the top-level AVPs of a message built here: a Cx request or answer has 7 to
+/// 12, and growing the list from empty cost two or three reallocations and copies per
+/// message (a tenth of a LIR's instructions with its answer, under callgrind).
+const BUILT_AVPS: usize = 12;
+
 /// A Diameter message: header and AVPs in the order received or built.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -36,7 +41,7 @@ impl Message {
                 hop_by_hop,
                 end_to_end,
             },
-            avps: Vec::new(),
+            avps: Vec::with_capacity(BUILT_AVPS),
         }
     }
 
@@ -51,7 +56,7 @@ impl Message {
                 flags: req.header.flags & FLAG_P,
                 ..req.header
             },
-            avps: Vec::new(),
+            avps: Vec::with_capacity(BUILT_AVPS),
         };
         if let Some(sid) = req.find(codes::SESSION_ID) {
             a.avps.push(sid.clone());
