@@ -23,6 +23,21 @@ pub struct CscfRequests {
     next: AtomicU32,
 }
 
+/// Appends `n` in decimal.
+fn push_decimal(s: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.extend(digits[start..].iter().map(|&d| char::from(d)));
+}
+
 impl CscfRequests {
     /// A builder for the CSCF `origin_host` in `realm`; its Session-Ids are
     /// `<origin_host>;<process id>;<n>`.
@@ -51,11 +66,13 @@ impl CscfRequests {
     /// Origin-Host/Realm, Destination-Realm, VSAI and Auth-Session-State.
     pub fn base(&self, cmd: CommandCode) -> Message {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        // The prefix and the counter's digits, without the formatting machinery (a third
+        // of this function's instructions under callgrind).
+        let mut session_id = String::with_capacity(self.session_prefix.len() + 10);
+        session_id.push_str(&self.session_prefix);
+        push_decimal(&mut session_id, id);
         Message::request(cmd, ApplicationId::CX, true, id, id.wrapping_mul(7919))
-            .with(Avp::utf8(
-                codes::SESSION_ID,
-                format!("{}{id}", self.session_prefix),
-            ))
+            .with(Avp::utf8(codes::SESSION_ID, session_id))
             .with(Avp::identity(codes::ORIGIN_HOST, &self.origin_host))
             .with(Avp::identity(codes::ORIGIN_REALM, &self.realm))
             .with(Avp::identity(codes::DESTINATION_REALM, &self.realm))
@@ -141,6 +158,29 @@ mod tests {
     use super::*;
     use crate::codec::{decode_message, validate};
     use crate::dict::Dictionary;
+
+    #[test]
+    fn session_ids_are_the_prefix_and_the_counter_in_decimal() {
+        let r = CscfRequests::with_session_high("scscf.example.org", "example.org", 42);
+        let sid = |m: &Message| {
+            m.find(codes::SESSION_ID)
+                .and_then(Avp::as_str)
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            sid(&r.base(CommandCode::LOCATION_INFO)).unwrap(),
+            "scscf.example.org;42;1"
+        );
+        assert_eq!(
+            sid(&r.base(CommandCode::LOCATION_INFO)).unwrap(),
+            "scscf.example.org;42;2"
+        );
+        for n in [0, 7, 10, 99, 1_000_000, u32::MAX] {
+            let mut s = String::from("x;");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x;{n}"));
+        }
+    }
 
     #[test]
     fn builds_requests_that_obey_the_cx_grammar() {
