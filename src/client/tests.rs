@@ -442,10 +442,15 @@ async fn times_out_a_request_that_gets_no_answer() {
         let mut c = cfg();
         c.request_timeout = Duration::from_millis(150);
         let c = Client::connect(addr, c).await.unwrap();
+        let sent = std::time::Instant::now();
         let e = c.request(uar("s;1;4")).await.unwrap_err();
         assert!(
             matches!(e, ClientError::Timeout { command: 300, .. }),
             "{e}"
+        );
+        assert!(
+            sent.elapsed() >= Duration::from_millis(150),
+            "never before its deadline"
         );
         assert_eq!(c.in_flight(), 0, "a timed-out request is forgotten");
     })
@@ -486,4 +491,21 @@ async fn rejects_an_answer_whose_command_differs_from_the_request() {
         assert!(matches!(e, ClientError::MismatchedAnswer { .. }), "{e}");
     })
     .await
+}
+
+#[test]
+fn overdue_requests_are_looked_for_every_tenth_of_the_timeout_within_bounds() {
+    assert_eq!(
+        super::sweep_every(Duration::from_secs(5)),
+        Duration::from_millis(100)
+    );
+    assert_eq!(
+        super::sweep_every(Duration::from_millis(150)),
+        Duration::from_millis(15)
+    );
+    assert_eq!(
+        super::sweep_every(Duration::from_millis(3)),
+        Duration::from_millis(1)
+    );
+    assert_eq!(super::sweep_every(Duration::ZERO), Duration::from_millis(1));
 }
