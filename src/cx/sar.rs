@@ -173,11 +173,11 @@ pub async fn handle<S: SubscriberStore>(
         }
     };
     let by_impi = user_name.is_some();
-    let sic = resolved.sic.clone();
+    let sic = resolved.sic.as_str();
     let cfg = &app.config;
     // The usual refresh changes nothing: answered from the record just read, without
     // taking the subscriber's lock or copying the record.
-    let unchanged = unchanged_registration(&resolved.subscriber, &sic, sat, &impus, &scscf, udaa);
+    let unchanged = unchanged_registration(&resolved.subscriber, sic, sat, &impus, &scscf, udaa);
     let applied = match unchanged {
         Some(applied) => {
             // What was read may be a change not yet on disk (a retransmitted REGISTRATION
@@ -190,7 +190,7 @@ pub async fn handle<S: SubscriberStore>(
                 .update(&resolved.subscriber.imsi, |sub| {
                     apply(
                         sub,
-                        &sic,
+                        sic,
                         by_impi,
                         sat,
                         &impus,
@@ -204,7 +204,7 @@ pub async fn handle<S: SubscriberStore>(
     };
 
     let mut a = app.answer(req, applied.outcome);
-    a.push(Avp::utf8(codes::USER_NAME, &applied.impi));
+    a.push(Avp::utf8(codes::USER_NAME, applied.impi));
     if let Some(xml) = applied.user_data {
         a.push(Avp::octets(codes::USER_DATA, xml.into_bytes()));
         if let Some(c) = &cfg.charging {
