@@ -44,9 +44,10 @@
 //!
 //! # Bounds
 //!
-//! Traffic goes only to `--to` (and to `--baseline`). The run stops after `--duration` (flows under way finish:
-//! at most three requests each), every request after `--timeout`, the setup pass after
-//! `--setup-timeout`, and the null server after `--duration` when given, else at Ctrl-C.
+//! Traffic goes only to `--to` (and to `--baseline`). The run stops after `--duration`
+//! (flows under way finish: at most three requests each), every request after `--timeout`,
+//! the setup pass after `--setup-timeout`, and the null server after `--duration` when
+//! given, else at Ctrl-C.
 //!
 //! Must not depend on: the Cx application or the store backends (it is a client; only the
 //! null server's answers reuse `cx::user_data` and `cx::vsai` to look like the HSS's).
@@ -428,7 +429,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
             report.baseline = Some(Baseline {
                 target,
                 requests: null.stats.requests(),
-                requests_per_s: (null_rate * 10.0).round() / 10.0,
+                requests_per_s: null_rate,
                 errors_total: null.stats.errors_total(),
                 client_cpu_s: (null.cpu_s * 100.0).round() / 100.0,
                 ratio: if null_rate > 0.0 {
@@ -532,12 +533,7 @@ impl Turns {
     }
 
     fn per_s(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.stats.requests() as f64 / secs
-        } else {
-            0.0
-        }
+        report::per_s(self.stats.requests(), self.elapsed.as_secs_f64())
     }
 }
 

@@ -383,7 +383,8 @@ pub struct Report {
 /// The schema name of [`Report`].
 pub const SCHEMA: &str = "sichss-bench/1";
 
-fn per_s(n: u64, secs: f64) -> f64 {
+/// `n` per second over `secs`, to a tenth (0 over no time).
+pub(super) fn per_s(n: u64, secs: f64) -> f64 {
     if secs > 0.0 {
         ((n as f64 / secs) * 10.0).round() / 10.0
     } else {
