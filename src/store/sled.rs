@@ -112,7 +112,7 @@ use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, MutexGuard as StdMutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex as StdMutex, MutexGuard as StdMutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use ::sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -1473,8 +1473,13 @@ const CHECKPOINT_STEP_PAUSE: Duration = Duration::from_micros(200);
 
 /// Group-commit state shared by the writers and the flush task.
 struct GroupCommit {
-    /// Mirror of `log.applied`, for the gatherer to poll without the lock.
+    /// Mirror of `log.applied`, for the gatherer to read without the lock.
     applied: AtomicU64,
+    /// The sequence number at which a gathering flush wants to be woken (`u64::MAX`: no
+    /// flush is gathering); the writer that reaches it wakes the flush through `gathered`.
+    gather_until: AtomicU64,
+    /// Set (and notified) when `gather_until` is reached.
+    gathered: (StdMutex<bool>, Condvar),
     /// `epoch << REV_EPOCH_SHIFT`: a change's revision is this plus its sequence number.
     rev_base: u64,
     /// Sequence numbers, pending journal entries and the open journal file.
@@ -1534,6 +1539,8 @@ impl GroupCommit {
     fn new(rev_base: u64, journal: Option<Journal>) -> Self {
         GroupCommit {
             applied: AtomicU64::new(0),
+            gather_until: AtomicU64::new(u64::MAX),
+            gathered: (StdMutex::new(false), Condvar::new()),
             rev_base,
             log: StdMutex::new(Log {
                 applied: 0,
@@ -1565,7 +1572,19 @@ impl GroupCommit {
     fn next(&self, log: &mut Log) -> u64 {
         log.applied += 1;
         self.applied.store(log.applied, Ordering::SeqCst);
+        self.wake_gatherer(log.applied);
         log.applied
+    }
+
+    /// Wakes a gathering flush if change `applied` is the one it waits for.
+    fn wake_gatherer(&self, applied: u64) {
+        if applied >= self.gather_until.load(Ordering::SeqCst)
+            && self.gather_until.swap(u64::MAX, Ordering::SeqCst) != u64::MAX
+        {
+            let (woken, cv) = &self.gathered;
+            *woken.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            cv.notify_one();
+        }
     }
 
     /// Records `n` changes written to sled directly; returns the last one's sequence
@@ -1575,6 +1594,7 @@ impl GroupCommit {
         log.applied += n;
         log.sled_dirty = true;
         self.applied.store(log.applied, Ordering::SeqCst);
+        self.wake_gatherer(log.applied);
         log.applied
     }
 
@@ -1655,16 +1675,22 @@ impl GroupCommit {
         if last == 0 || self.now_us().saturating_sub(last) > GATHER_BUSY_US {
             return;
         }
-        let durable = self.state().durable;
-        let deadline = Instant::now() + self.gather;
-        let step = Duration::from_micros(100).min(self.gather);
-        while self.applied.load(Ordering::SeqCst).saturating_sub(durable) < GATHER_CHANGES {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            std::thread::sleep(step.min(deadline - now));
+        let target = self.state().durable.saturating_add(GATHER_CHANGES);
+        // One wait, cut short by the writer of change `target`: sleeping in steps of 100 µs
+        // cost this thread a wakeup per step (3 % of the server's CPU at 75,000/s).
+        let (woken, cv) = &self.gathered;
+        let mut guard = woken.lock().unwrap_or_else(|p| p.into_inner());
+        *guard = false;
+        self.gather_until.store(target, Ordering::SeqCst);
+        // A writer that got there before the store above did not look for a gatherer.
+        if self.applied.load(Ordering::SeqCst) < target {
+            guard = cv
+                .wait_timeout_while(guard, self.gather, |woken| !*woken)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
+        self.gather_until.store(u64::MAX, Ordering::SeqCst);
+        drop(guard);
     }
 
     /// One flush: takes what is pending (sequence number, journal entries, the sled flag)
@@ -1917,6 +1943,7 @@ impl Checkpointer {
     /// changed so far go into sled, the `meta` journal number moves to the new file (durably,
     /// with the records), and the older files are removed.
     fn run(&self) -> Result<(), StoreError> {
+        let started = Instant::now();
         let (dir, number) = {
             let log = self.commit.log();
             let j = log.journal.as_ref().ok_or_else(|| {
@@ -1993,7 +2020,12 @@ impl Checkpointer {
             for shard in self.overlay.checkpointing.iter() {
                 unpoison(shard.lock()).clear();
             }
-            tracing::debug!(records = n, journal = number, "sled store: checkpoint");
+            tracing::debug!(
+                records = n,
+                journal = number,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "sled store: checkpoint"
+            );
         }
         remove_journals_before(&dir, number);
         Ok(())
@@ -2435,5 +2467,63 @@ mod tests {
                 .is_err(),
             "a's refresh waits for a's change"
         );
+    }
+
+    /// A group commit whose flushes gather for `gather`: the last flush ended "in the
+    /// future", so however late the test's flush comes, it finds one just ended.
+    fn gathering(gather: Duration) -> Arc<GroupCommit> {
+        let mut commit = GroupCommit::new(0, None);
+        commit.gather = gather;
+        commit.last_flush_end.store(u64::MAX / 2, Ordering::Relaxed);
+        Arc::new(commit)
+    }
+
+    #[test]
+    fn a_gathering_flush_is_woken_by_the_change_that_makes_its_count() {
+        // A gather of an hour, cut short by the writers: the flush goes on as soon as
+        // GATHER_CHANGES changes are pending.
+        let commit = gathering(Duration::from_secs(3600));
+        let gatherer = {
+            let commit = Arc::clone(&commit);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                commit.gather();
+                started.elapsed()
+            })
+        };
+        // The gatherer is waiting (or about to) for change GATHER_CHANGES.
+        while commit.gather_until.load(Ordering::SeqCst) == u64::MAX && !gatherer.is_finished() {
+            std::thread::yield_now();
+        }
+        for _ in 0..GATHER_CHANGES {
+            let mut log = commit.log();
+            commit.next(&mut log);
+        }
+        let waited = gatherer.join().unwrap();
+        assert!(
+            waited < Duration::from_secs(60),
+            "woken, not timed out: {waited:?}"
+        );
+        assert_eq!(commit.gather_until.load(Ordering::SeqCst), u64::MAX);
+    }
+
+    #[test]
+    fn a_gathering_flush_goes_on_after_its_wait_with_fewer_changes() {
+        let commit = gathering(Duration::from_millis(20));
+        {
+            let mut log = commit.log();
+            commit.next(&mut log);
+        }
+        let started = Instant::now();
+        commit.gather();
+        assert!(started.elapsed() >= Duration::from_millis(20));
+        // Changes counted before the flush gathers are counted towards its number.
+        let commit = gathering(Duration::from_secs(3600));
+        for _ in 0..GATHER_CHANGES {
+            let mut log = commit.log();
+            commit.next(&mut log);
+        }
+        commit.gather();
+        assert_eq!(commit.gather_until.load(Ordering::SeqCst), u64::MAX);
     }
 }
