@@ -68,8 +68,9 @@
 //! counter, so each fsync covers more changes; an isolated write is flushed at once. Reads never wait for flushes, so a reader may see a change a moment before it
 //! is durable; it is acknowledged to its writer only once durable, and any later change
 //! that builds on it is made durable by a flush that covers both. An update whose closure
-//! changes nothing writes nothing, but still waits until the last change written under its
-//! lock shard is durable, since its result may rest on that change.
+//! changes nothing writes nothing, but still waits until the last change written to its
+//! group of its lock shard's subscribers ([`Written`]) is durable, since its result may
+//! rest on that change.
 //!
 //! # Journal and checkpoints (the Cx write path)
 //!
