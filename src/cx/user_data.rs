@@ -133,7 +133,14 @@ pub fn escape(s: &str) -> String {
 }
 
 fn escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
+    // Runs of octets that go out as they are, copied whole; the rest char by char.
+    let mut rest = s;
+    while let Some(i) = rest.bytes().position(|b| !plain_octet(b)) {
+        out.push_str(&rest[..i]);
+        // `i` starts a char: an ASCII octet, or 0xEF, which only ever leads one.
+        let Some(c) = rest[i..].chars().next() else {
+            return;
+        };
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -144,7 +151,27 @@ fn escape_into(out: &mut String, s: &str) {
             c if is_xml_char(c) => out.push(c),
             _ => {}
         }
+        rest = &rest[i + c.len_utf8()..];
     }
+    out.push_str(rest);
+}
+
+/// An octet of UTF-8 text that is an XML `Char` needing no escape, whatever follows it:
+/// not markup, not a control character other than tab and line feed, and not 0xEF,
+/// which leads the encodings of U+FFFE and U+FFFF (and of other chars, which then take
+/// the slow way).
+fn plain_octet(b: u8) -> bool {
+    match b {
+        b'&' | b'<' | b'>' | b'"' | b'\'' | 0xEF => false,
+        b'\t' | b'\n' => true,
+        b => b >= 0x20,
+    }
+}
+
+/// An octet of UTF-8 text that belongs to an XML `Char`, whatever follows it (0xEF leads
+/// the encodings of U+FFFE and U+FFFF, and of other chars, which then take the slow way).
+fn xml_octet(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\r') || (b >= 0x20 && b != 0xEF)
 }
 
 /// XML 1.0 `Char` (Rust chars are never surrogates).
@@ -287,7 +314,16 @@ impl Xml {
 
     /// A text element: the value without characters XML cannot carry, trimmed, escaped.
     fn text(&mut self, tag: &str, value: &str) {
-        let clean: String = value.chars().filter(|&c| is_xml_char(c)).collect();
+        // Usually every char is one XML can carry, and the value is used as it is.
+        let clean: std::borrow::Cow<'_, str> = if value.bytes().all(xml_octet) {
+            value.into()
+        } else {
+            value
+                .chars()
+                .filter(|&c| is_xml_char(c))
+                .collect::<String>()
+                .into()
+        };
         self.open(tag);
         escape_into(&mut self.out, clean.trim());
         self.close(tag);
@@ -613,6 +649,54 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn escaping_by_runs_gives_what_char_by_char_escaping_gave() {
+        fn by_chars(s: &str) -> String {
+            let mut out = String::new();
+            for c in s.chars() {
+                match c {
+                    '&' => out.push_str("&amp;"),
+                    '<' => out.push_str("&lt;"),
+                    '>' => out.push_str("&gt;"),
+                    '"' => out.push_str("&quot;"),
+                    '\'' => out.push_str("&apos;"),
+                    '\r' => out.push_str("&#13;"),
+                    c if is_xml_char(c) => out.push(c),
+                    _ => {}
+                }
+            }
+            out
+        }
+        // 0xEF leads U+FFFE and U+FFFF (dropped) and U+F000 or U+FEFF (kept).
+        let pieces = [
+            "", "a", "&", "<>", "\"'", "\r", "\n", "\t", "\u{1}", "\u{1f}", " ", "ü", "例",
+            "\u{FFFE}", "\u{FFFF}", "\u{F000}", "\u{FEFF}", "\u{10000}", "\u{7f}", "sip:x@y",
+        ];
+        let mut n = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let s = format!("{a}{b}{c}");
+                    assert_eq!(escape(&s), by_chars(&s), "{s:?}");
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(n, pieces.len().pow(3));
+        // A text value loses what XML cannot carry before it is trimmed, as before.
+        let mut x = Xml::new();
+        x.text("T", "\u{1} a\u{FFFE} ");
+        let mut y = Xml::new();
+        y.text("T", "\u{F000} b ");
+        assert_eq!(
+            (x.finish(), y.finish()),
+            (
+                format!("{XML_DECLARATION}\n<T>a</T>"),
+                format!("{XML_DECLARATION}\n<T>\u{F000} b</T>")
+            )
+        );
     }
 
     #[test]
