@@ -671,8 +671,26 @@ mod tests {
         }
         // 0xEF leads U+FFFE and U+FFFF (dropped) and U+F000 or U+FEFF (kept).
         let pieces = [
-            "", "a", "&", "<>", "\"'", "\r", "\n", "\t", "\u{1}", "\u{1f}", " ", "ü", "例",
-            "\u{FFFE}", "\u{FFFF}", "\u{F000}", "\u{FEFF}", "\u{10000}", "\u{7f}", "sip:x@y",
+            "",
+            "a",
+            "&",
+            "<>",
+            "\"'",
+            "\r",
+            "\n",
+            "\t",
+            "\u{1}",
+            "\u{1f}",
+            " ",
+            "ü",
+            "例",
+            "\u{FFFE}",
+            "\u{FFFF}",
+            "\u{F000}",
+            "\u{FEFF}",
+            "\u{10000}",
+            "\u{7f}",
+            "sip:x@y",
         ];
         let mut n = 0;
         for a in pieces {
