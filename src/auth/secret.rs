@@ -31,6 +31,10 @@ impl Key128 {
     /// [`AuthError::KeyHexDigit`] for a character outside `0-9a-fA-F`.
     pub fn from_hex(field: &'static str, hex: &str) -> Result<Self, AuthError> {
         let hex = hex.trim();
+        // Every MAR reads K and OPc: 32 hex digits, decoded octet pair by octet pair.
+        if let Some(key) = Self::from_hex_digits(hex.as_bytes()) {
+            return Ok(key);
+        }
         let got = hex.chars().count();
         if got != 32 {
             return Err(AuthError::KeyHexLength { field, got });
@@ -42,6 +46,27 @@ impl Key128 {
         // Length and alphabet were checked above, so this cannot fail.
         hex::decode_to_slice(hex, &mut out).map_err(|_| AuthError::KeyHexLength { field, got })?;
         Ok(Self(out))
+    }
+
+    /// The key in exactly 32 hex digits; `None` for anything else (which
+    /// [`Key128::from_hex`] then explains).
+    fn from_hex_digits(hex: &[u8]) -> Option<Self> {
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        if hex.len() != 32 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(Self(out))
     }
 
     /// The 16 octets, for the cipher or for encoding into an AVP.

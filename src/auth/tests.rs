@@ -493,3 +493,41 @@ fn key_from_hex_error_names_field_and_length() {
     assert_eq!(k.to_hex(), SETS[0].k);
     assert_eq!(k, key(SETS[0].k));
 }
+
+#[test]
+fn key_from_hex_decodes_every_digit_of_either_case_as_the_hex_crate_does() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for _ in 0..200 {
+        let octets: [u8; 16] = rng.gen();
+        let lower = hex::encode(octets);
+        let mixed: String = lower
+            .chars()
+            .map(|c| if rng.gen() { c.to_ascii_uppercase() } else { c })
+            .collect();
+        for text in [lower.clone(), lower.to_ascii_uppercase(), mixed] {
+            let k = Key128::from_hex("K", &text).unwrap();
+            assert_eq!(k.as_bytes(), &octets, "{text}");
+        }
+    }
+    // 32 octets that are not 32 chars: still refused by its length in chars.
+    let err = Key128::from_hex("K", &"é".repeat(16)).unwrap_err();
+    assert_eq!(
+        err,
+        AuthError::KeyHexLength {
+            field: "K",
+            got: 16
+        }
+    );
+    // A digit out of place among 32: refused, naming its position.
+    let mut bad = SETS[0].k.to_owned();
+    bad.replace_range(31..32, "g");
+    let err = Key128::from_hex("K", &bad).unwrap_err();
+    assert_eq!(
+        err,
+        AuthError::KeyHexDigit {
+            field: "K",
+            position: 31
+        }
+    );
+}
