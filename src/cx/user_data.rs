@@ -156,16 +156,10 @@ fn escape_into(out: &mut String, s: &str) {
     out.push_str(rest);
 }
 
-/// An octet of UTF-8 text that is an XML `Char` needing no escape, whatever follows it:
-/// not markup, not a control character other than tab and line feed, and not 0xEF,
-/// which leads the encodings of U+FFFE and U+FFFF (and of other chars, which then take
-/// the slow way).
+/// An octet of UTF-8 text that goes out as it is: part of an XML `Char` ([`xml_octet`])
+/// and neither markup nor a carriage return, which are escaped.
 fn plain_octet(b: u8) -> bool {
-    match b {
-        b'&' | b'<' | b'>' | b'"' | b'\'' | 0xEF => false,
-        b'\t' | b'\n' => true,
-        b => b >= 0x20,
-    }
+    xml_octet(b) && !matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | b'\r')
 }
 
 /// An octet of UTF-8 text that belongs to an XML `Char`, whatever follows it (0xEF leads
