@@ -513,3 +513,80 @@ async fn opens_a_layout_4_store_whose_records_and_journal_are_json_and_rewrites_
         Some(&now[1])
     );
 }
+
+/// A layout-5 journal payload that names `imsi` first, as the store writes it, and is
+/// damaged right after.
+fn damaged_after_the_imsi(imsi: &str) -> Vec<u8> {
+    let mut p = vec![0x89, 0xa4];
+    p.extend_from_slice(b"imsi");
+    p.push(0xa0 | u8::try_from(imsi.len()).unwrap());
+    p.extend_from_slice(imsi.as_bytes());
+    p.extend_from_slice(&[0xc1, 0xc1, 0xc1]);
+    p
+}
+
+/// A crashed store holding `numbered(1)` and `numbered(2)`, its journal followed by a file
+/// of `entries` (revision, payload): newer than anything the store wrote.
+async fn crashed_with_extra_journal(dir: &Path, entries: &[(u64, Vec<u8>)]) {
+    let store = SledStore::open(dir).unwrap();
+    store
+        .put_many(vec![numbered(1), numbered(2)])
+        .await
+        .unwrap();
+    store
+        .update(&numbered_imsi(1), |s| {
+            s.msisdns.push("+8613900000001".into())
+        })
+        .await
+        .unwrap();
+    store.abandon();
+    let last = journal_files(dir).pop().expect("a journal file");
+    let n: u64 = last
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut bytes = Vec::new();
+    for (rev, payload) in entries {
+        bytes.extend(journal_entry(*rev, payload));
+    }
+    std::fs::write(dir.join(format!("sichss-journal.{:016}", n + 1)), bytes).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_decodes_only_each_subscribers_newest_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut newest = numbered(1);
+    newest.barred = true;
+    // A damaged entry superseded by a newer one of the same subscriber is passed over;
+    // the newest one (JSON, of an older layout, whose IMSI is decoded) is what replays.
+    crashed_with_extra_journal(
+        dir.path(),
+        &[
+            (u64::MAX - 2, damaged_after_the_imsi(&newest.imsi)),
+            (u64::MAX - 1, serde_json::to_vec(&newest).unwrap()),
+        ],
+    )
+    .await;
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.get(&newest.imsi).await.unwrap(), Some(newest));
+    assert_eq!(
+        store.get(&numbered_imsi(2)).await.unwrap(),
+        Some(numbered(2))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_newest_journal_entry_is_reported_with_its_file_and_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let imsi = numbered_imsi(2);
+    crashed_with_extra_journal(dir.path(), &[(u64::MAX - 1, damaged_after_the_imsi(&imsi))]).await;
+    let err = SledStore::open(dir.path())
+        .err()
+        .expect("a damaged newest entry");
+    let msg = err.to_string();
+    assert!(msg.contains("sichss-journal."), "{msg}");
+    assert!(msg.contains(&format!("#{}", u64::MAX - 1)), "{msg}");
+    assert!(msg.contains("not a subscriber record"), "{msg}");
+}

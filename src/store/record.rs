@@ -312,6 +312,30 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Subscriber, String> {
     }
 }
 
+/// The IMSI of a record as layout 5 writes it (a map whose first entry is `imsi`), read
+/// from its first octets without decoding the rest; `None` for anything shaped otherwise
+/// (older layouts' JSON, damage), which the caller decodes whole. The journal's replay
+/// keeps each subscriber's newest entry by it, and decodes only those.
+pub(crate) fn imsi_of(bytes: &[u8]) -> Option<&str> {
+    let rest = match *bytes.first()? {
+        0x80..=0x8f => &bytes[1..],
+        0xde => bytes.get(3..)?,
+        0xdf => bytes.get(5..)?,
+        _ => return None,
+    };
+    let rest = rest.strip_prefix(b"\xa4imsi")?;
+    let (len, rest) = match *rest.first()? {
+        b @ 0xa0..=0xbf => (usize::from(b & 0x1f), &rest[1..]),
+        0xd9 => (usize::from(*rest.get(1)?), rest.get(2..)?),
+        0xda => (
+            usize::from(u16::from_be_bytes(rest.get(1..3)?.try_into().ok()?)),
+            rest.get(3..)?,
+        ),
+        _ => return None,
+    };
+    std::str::from_utf8(rest.get(..len)?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,5 +519,42 @@ mod tests {
         assert!(decode(b"{\"imsi\":").unwrap_err().contains("JSON"));
         assert!(decode(&[0xc1]).unwrap_err().contains("MessagePack"));
         assert!(decode(&[]).unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn the_imsi_is_read_from_the_first_octets_as_decoding_would_read_it() {
+        let mut subs = records();
+        // IMSIs that take each of MessagePack's string headers.
+        for imsi in [
+            "",
+            "0".repeat(31).as_str(),
+            &"1".repeat(32),
+            &"2".repeat(255),
+            &"3".repeat(256),
+        ] {
+            let mut sub = subs[0].clone();
+            sub.imsi = imsi.to_owned();
+            subs.push(sub);
+        }
+        for sub in subs {
+            let bytes = encode(&sub).unwrap();
+            assert_eq!(imsi_of(&bytes), Some(decode(&bytes).unwrap().imsi.as_str()));
+            // Cut short, the IMSI is whole or not given at all.
+            for cut in 0..bytes.len() {
+                let got = imsi_of(&bytes[..cut]);
+                assert!(
+                    got.is_none() || got == Some(sub.imsi.as_str()),
+                    "cut at {cut}"
+                );
+            }
+            // Older layouts' JSON is left to the decoder.
+            assert_eq!(imsi_of(&serde_json::to_vec(&sub).unwrap()), None);
+        }
+        let mut flipped = encode(&records().remove(0)).unwrap();
+        for i in 0..flipped.len() {
+            flipped[i] ^= 0xff;
+            let _ = imsi_of(&flipped);
+            flipped[i] ^= 0xff;
+        }
     }
 }
