@@ -42,7 +42,8 @@ fn dict() -> &'static Dictionary {
 
 /// Answers every Cx request with Result-Code 2001, echoing Session-Id, after `delay`. A
 /// Session-Id ending in `;slow` waits 2 ms whatever `delay` is; one ending in `;panic`
-/// makes the handler panic.
+/// makes the handler panic, and one ending in `;late-panic` makes it panic after waiting
+/// 2 ms.
 struct Echo {
     delay: Duration,
     /// Requests whose handling has started.
@@ -56,7 +57,8 @@ impl Application for Echo {
 
     fn handle(&self, req: Message, _peer: &PeerInfo) -> impl Future<Output = Message> + Send {
         let session = req.session_id().unwrap_or_default();
-        let delay = if session.ends_with(";slow") {
+        let late_panic = session.ends_with(";late-panic");
+        let delay = if session.ends_with(";slow") || late_panic {
             Duration::from_millis(2)
         } else {
             self.delay
@@ -69,6 +71,9 @@ impl Application for Echo {
             }
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
+            }
+            if late_panic {
+                panic!("the test handler panics after waiting, as asked");
             }
             let mut a = Message::answer_to(&req);
             a.push(vendor_specific_application_id(CX));
@@ -564,6 +569,35 @@ async fn a_handler_that_panics_loses_its_request_not_the_connection() {
         let h = c.next_hbh();
         c.send(&uar(h, "icscf.ims.test;after")).await;
         let a = c.recv().await.expect("an answer after the panic");
+        assert_eq!(a.header.hop_by_hop, h);
+        assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_handler_that_panics_after_waiting_loses_its_request_and_frees_its_slot() {
+    bounded(async {
+        // One request in flight per connection: a slot the panic kept would leave the
+        // requests after it queued for ever.
+        let s = TestServer::start(Duration::ZERO, |c| c.max_in_flight_per_connection = 1).await;
+        let mut c = Client::open(s.addr, "icscf.ims.test").await;
+        let mut bytes = Vec::new();
+        uar(32_001, "icscf.ims.test;1;late-panic").encode_into(&mut bytes);
+        uar(32_002, "icscf.ims.test;2;slow").encode_into(&mut bytes);
+        uar(32_003, "icscf.ims.test;3;late-panic").encode_into(&mut bytes);
+        uar(32_004, "icscf.ims.test;4;slow").encode_into(&mut bytes);
+        c.send_raw(&bytes).await;
+        for hbh in [32_002, 32_004] {
+            let a = c.recv().await.expect("an answer");
+            assert_eq!(a.header.hop_by_hop, hbh);
+            assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
+        }
+        assert_still_open(&mut c).await;
+        let h = c.next_hbh();
+        c.send(&uar(h, "icscf.ims.test;after")).await;
+        let a = c.recv().await.expect("an answer after the panics");
         assert_eq!(a.header.hop_by_hop, h);
         assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
         s.shutdown().await;

@@ -12,10 +12,11 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, AcquireError, OwnedSemaphorePermit, Semaphore, TryAcquireError};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::peers::{ConnHandle, Outbox, PeerError, WriterMsg};
@@ -26,7 +27,7 @@ use crate::codec::{check_frame, decode_message, CommandCode, Frame, Message};
 use crate::peer::{base, check_request, DisconnectCause, Disposition, PeerState, Responder};
 use crate::peer::{Watchdog, WatchdogAction};
 
-/// Times the writer yields to let queued request tasks add their answers to a write.
+/// Times the writer yields to let the reader task add more answers to a write.
 const COALESCE_ROUNDS: usize = 3;
 
 /// Largest batch the writer hands to one `write_all`.
@@ -51,6 +52,20 @@ impl Drop for Held {
 
 /// A wait for one of the server-wide in-flight permits.
 type PermitWait = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// A request whose handler did not answer at its first poll (a write waiting to be
+/// durable, a remote store), with the permit and octets it holds until its answer is
+/// queued for the writer; `Err` when the handler panicked.
+type Waiting = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    (Message, OwnedSemaphorePermit, Held),
+                    Box<dyn std::any::Any + Send>,
+                >,
+            > + Send,
+    >,
+>;
 
 /// Writes all of `buf`, failing with `TimedOut` when one write makes no progress for
 /// `timeout` (the peer does not read).
@@ -105,9 +120,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
             WriterMsg::Close => close = true,
         }
-        // Let the request tasks already queued finish first, for as long as they keep
-        // adding answers (a few rounds at most): their answers then go out in this write
-        // rather than one `sendto` each.
+        // Let the reader task queue what it has ready first, for as long as it keeps
+        // adding answers (a few rounds at most): they then go out in this write rather
+        // than one `sendto` each.
         for _ in 0..COALESCE_ROUNDS {
             if close {
                 break;
@@ -157,8 +172,11 @@ struct Driver<A> {
     tx: Outbox,
     conn: Option<Arc<ConnHandle>>,
     info: Option<Arc<PeerInfo>>,
-    tasks: JoinSet<()>,
-    /// Stop reading; close once the tasks are done (and `final_answer` is written).
+    /// Requests waiting for their answers, polled on this task: when a group commit
+    /// makes a hundred writes durable at once, their answers join one batch, without a
+    /// task, a wakeup and a channel send each.
+    waiting: FuturesUnordered<Waiting>,
+    /// Stop reading; close once the waiting requests are done (and `final_answer` is written).
     stop_reading: bool,
     final_answer: Option<Message>,
     /// Why the connection is closing (for the log).
@@ -241,7 +259,7 @@ pub(super) async fn serve<A, R, W>(
         tx,
         conn: None,
         info: None,
-        tasks: JoinSet::new(),
+        waiting: FuturesUnordered::new(),
         stop_reading: false,
         final_answer: None,
         reason: "closed",
@@ -293,13 +311,13 @@ pub(super) async fn serve<A, R, W>(
             if d.hard_deadline.is_none() {
                 d.begin_close();
             }
-            if d.tasks.is_empty() && d.queue.is_empty() {
+            if d.waiting.is_empty() && d.queue.is_empty() {
                 break;
             }
         }
         if d.draining
             && d.dpr.is_none()
-            && d.tasks.is_empty()
+            && d.waiting.is_empty()
             && d.queue.is_empty()
             && !d.stop_reading
         {
@@ -320,7 +338,7 @@ pub(super) async fn serve<A, R, W>(
                     _ => "write failed",
                 };
                 d.stop_reading = true;
-                d.tasks.abort_all();
+                d.waiting.clear();
                 d.queue.clear();
                 d.permit_wait = None;
             }
@@ -335,11 +353,16 @@ pub(super) async fn serve<A, R, W>(
                     d.start_request(&frame, permit, held).await;
                 }
             }
-            Some(r) = d.tasks.join_next(), if !d.tasks.is_empty() => {
-                if let Err(e) = r {
-                    if e.is_panic() {
-                        tracing::error!(peer_addr = %addr, "request handler panicked");
-                    }
+            Some(done) = d.waiting.next(), if !d.waiting.is_empty() => {
+                d.on_answered(done);
+                // The others already answered join the same batch.
+                while let Some(done) = std::future::poll_fn(|cx| match d.waiting.poll_next_unpin(cx) {
+                    Poll::Ready(Some(done)) => Poll::Ready(Some(done)),
+                    _ => Poll::Ready(None),
+                })
+                .await
+                {
+                    d.on_answered(done);
                 }
             }
             _ = shutdown.changed(), if !d.draining => {
@@ -371,12 +394,12 @@ pub(super) async fn serve<A, R, W>(
                 }
             }
         }
-        if writer_done && d.tasks.is_empty() {
+        if writer_done && d.waiting.is_empty() {
             break;
         }
     }
 
-    d.tasks.abort_all();
+    d.waiting.clear();
     let drain = d.shared.cfg.drain_timeout;
     if !writer_done {
         // Bounded: a peer that stops reading must not keep this task alive.
@@ -451,9 +474,9 @@ impl<A: Application> Driver<A> {
     async fn on_timer(&mut self) {
         let now = Instant::now();
         if self.hard_deadline.is_some_and(|t| now >= t) {
-            tracing::warn!(peer = %self.host(), peer_addr = %self.addr, in_flight = self.tasks.len(),
+            tracing::warn!(peer = %self.host(), peer_addr = %self.addr, in_flight = self.waiting.len(),
                 "drain timeout: abandoning requests in flight");
-            self.tasks.abort_all();
+            self.waiting.clear();
             self.queue.clear();
             self.permit_wait = None;
             self.stop_reading = true;
@@ -591,7 +614,7 @@ impl<A: Application> Driver<A> {
         let max_queued = self.shared.cfg.max_queued_per_connection;
         let may_start_now = self.queue.is_empty()
             && self.permit_wait.is_none()
-            && self.tasks.len() < self.shared.cfg.max_in_flight_per_connection.max(1);
+            && self.waiting.len() < self.shared.cfg.max_in_flight_per_connection.max(1);
         if self.queue.len() >= max_queued && !may_start_now {
             // The common case under overload: no work at all beyond the answer.
             self.answer_too_busy(&frame).await;
@@ -617,7 +640,7 @@ impl<A: Application> Driver<A> {
         let n = self.shared.stats.too_busy.fetch_add(1, Ordering::Relaxed);
         if n % 10_000 == 0 {
             tracing::warn!(peer = %self.host(), peer_addr = %self.addr, too_busy_so_far = n + 1,
-                queued = self.queue.len(), in_flight = self.tasks.len(),
+                queued = self.queue.len(), in_flight = self.waiting.len(),
                 "overload: answering 3004 DIAMETER_TOO_BUSY");
         }
         if let Some(a) = self.shared.too_busy.answer(frame) {
@@ -629,7 +652,7 @@ impl<A: Application> Driver<A> {
     /// permit is free; when none is, waits for one (in the main loop) for the head.
     async fn start_queued(&mut self) {
         let max = self.shared.cfg.max_in_flight_per_connection.max(1);
-        while self.permit_wait.is_none() && self.tasks.len() < max && !self.queue.is_empty() {
+        while self.permit_wait.is_none() && self.waiting.len() < max && !self.queue.is_empty() {
             let sem = Arc::clone(&self.shared.in_flight);
             match sem.try_acquire_owned() {
                 Ok(permit) => {
@@ -751,8 +774,9 @@ impl<A: Application> Driver<A> {
     /// connection's task: an answer that needs no waiting (a lookup served from memory) is
     /// encoded into `batch`, which goes to the writer as one frame once the frames read so
     /// far are dispatched; one that must wait (a write waiting to be durable, a remote
-    /// store) goes on as a task of `tasks`, which queues its answer itself. A panic of the
-    /// handler is caught either way, so it drops one request, not the connection.
+    /// store) joins `waiting`, polled on this task as it wakes, and its answer joins a
+    /// batch the same way. A panic of the handler is caught either way, so it drops one
+    /// request, not the connection.
     async fn run_request(&mut self, req: Message, permit: OwnedSemaphorePermit, held: Held) {
         let Some(info) = self.info.clone() else {
             return;
@@ -773,19 +797,34 @@ impl<A: Application> Driver<A> {
                 self.batch_held.push((permit, held));
             }
             Ok(Poll::Pending) => {
-                let tx = self.tx.clone();
-                self.tasks.spawn(async move {
-                    // Held until the answer is queued for the writer.
-                    let _permit = permit;
-                    let _held = held;
-                    let mut ans = fut.await;
-                    answered(&mut ans, hbh, e2e);
-                    tx.send(ans.encode()).await;
-                });
+                self.waiting.push(Box::pin(
+                    AssertUnwindSafe(async move {
+                        let mut ans = fut.await;
+                        answered(&mut ans, hbh, e2e);
+                        (ans, permit, held)
+                    })
+                    .catch_unwind(),
+                ));
             }
             Err(_) => {
                 tracing::error!(peer_addr = %self.addr, "request handler panicked");
             }
+        }
+    }
+
+    /// Adds the answer of a request that waited to `batch`, or logs its handler's panic
+    /// (which loses that request, not the connection).
+    fn on_answered(
+        &mut self,
+        done: Result<(Message, OwnedSemaphorePermit, Held), Box<dyn std::any::Any + Send>>,
+    ) {
+        match done {
+            Ok((ans, permit, held)) => {
+                ans.encode_into(&mut self.batch);
+                // Held until the batch is queued for the writer.
+                self.batch_held.push((permit, held));
+            }
+            Err(_) => tracing::error!(peer_addr = %self.addr, "request handler panicked"),
         }
     }
 

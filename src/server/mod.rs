@@ -25,7 +25,8 @@
 //!           │   app.handle (≤ per connection and ≤ server- │              │
 //!           │     wide in flight), polled once here: ready │              │
 //!           │     → encoded into one batch per read, queued│              │
-//!           │     as one frame; waiting → a task ──────────┼── answers ───┘
+//!           │     as one frame; waiting → polled here as   │              │
+//!           │     it wakes, answers batched the same way ──┼── answers ───┘
 //!           │   answers → Peers waiters, DWA → watchdog     │
 //!           └──────────────────────────────────────────────┘
 //! ```
@@ -50,7 +51,7 @@
 //!   answers can be written;
 //! - answers waiting for the writer: at most `max_in_flight_per_connection + 64` messages
 //!   and [`ServerConfig::connection_buffer_bytes`] octets per connection; past them the
-//!   connection's reader and request tasks wait (TCP back-pressure on a slow reader);
+//!   connection's reader task waits (TCP back-pressure on a slow reader);
 //! - a message must arrive whole within [`ServerConfig::incomplete_message_timeout`] of its
 //!   first octet (slow senders), a write must make progress within
 //!   [`ServerConfig::write_timeout`] (peers that do not read their answers), a CER must come
