@@ -582,9 +582,7 @@ async fn a_damaged_newest_journal_entry_is_reported_with_its_file_and_revision()
     let dir = tempfile::tempdir().unwrap();
     let imsi = numbered_imsi(2);
     crashed_with_extra_journal(dir.path(), &[(u64::MAX - 1, damaged_after_the_imsi(&imsi))]).await;
-    let err = SledStore::open(dir.path())
-        .err()
-        .expect("a damaged newest entry");
+    let err = SledStore::open(dir.path()).expect_err("a damaged newest entry");
     let msg = err.to_string();
     assert!(msg.contains("sichss-journal."), "{msg}");
     assert!(msg.contains(&format!("#{}", u64::MAX - 1)), "{msg}");
