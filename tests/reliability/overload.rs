@@ -347,7 +347,7 @@ async fn flood_connection(
     let r = Raw::open(lo, addr, &host).await;
     let (mut rd, mut wr) = r.stream.into_split();
     // MARs: each is a write (the AKA sequence number moves) that waits for the journal's
-    // sync as a task of its own, so the flood fills the in-flight slots and the queue.
+    // sync, so the flood fills the in-flight slots and the queue.
     // A lookup (UAR) is answered on the connection's task as fast as the flood can send
     // it, TCP holding the sender back: it would never meet the bounds.
     let mar = sichss::bench::flows::Requests::new(&host, REALM, 0).mar(&id, 0);
@@ -476,7 +476,15 @@ async fn ten_times_the_capacity_keeps_memory_bounded_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let pop = populate(&data, 1000).await;
-    let hss = Serve::start(&data, "");
+    // Bounds a flood meets whatever the host's speed: a read of the flood (4 KiB, a dozen
+    // MARs) starts 8 and queues 8, and its MARs wait for their flush. With the default 256
+    // and 256 a connection had to hold 512 MARs unflushed at once, which a flood held back
+    // by TCP (the server reads as fast as it handles, and answers waiting MARs as their
+    // flush ends) reached only in a stall of the host: on a slow one, never.
+    let hss = Serve::start(
+        &data,
+        "[diameter]\nmax_in_flight_per_connection = 8\nmax_queued_per_connection = 8\n",
+    );
     bounded(120 + secs as u64 * 2, async {
         let cap = capacity(&hss, &pop, Duration::from_secs(2)).await;
         let probe_client = hss.client("probe.test").await;
