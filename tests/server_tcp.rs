@@ -547,6 +547,16 @@ async fn answers_at_once_and_answers_that_wait_are_all_delivered_whatever_their_
     .await;
 }
 
+/// The connection is still open, and the next request is answered as usual.
+async fn assert_served_after_a_panic(c: &mut Client) {
+    assert_still_open(c).await;
+    let h = c.next_hbh();
+    c.send(&uar(h, "icscf.ims.test;after")).await;
+    let a = c.recv().await.expect("an answer after the panic");
+    assert_eq!(a.header.hop_by_hop, h);
+    assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
+}
+
 #[tokio::test]
 async fn a_handler_that_panics_loses_its_request_not_the_connection() {
     bounded(async {
@@ -564,13 +574,7 @@ async fn a_handler_that_panics_loses_its_request_not_the_connection() {
             got.insert(a.header.hop_by_hop);
         }
         assert_eq!(got, HashSet::from([31_002, 31_003]));
-        // The connection is still open, and the next request is answered as usual.
-        assert_still_open(&mut c).await;
-        let h = c.next_hbh();
-        c.send(&uar(h, "icscf.ims.test;after")).await;
-        let a = c.recv().await.expect("an answer after the panic");
-        assert_eq!(a.header.hop_by_hop, h);
-        assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
+        assert_served_after_a_panic(&mut c).await;
         s.shutdown().await;
     })
     .await;
@@ -594,12 +598,7 @@ async fn a_handler_that_panics_after_waiting_loses_its_request_and_frees_its_slo
             assert_eq!(a.header.hop_by_hop, hbh);
             assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
         }
-        assert_still_open(&mut c).await;
-        let h = c.next_hbh();
-        c.send(&uar(h, "icscf.ims.test;after")).await;
-        let a = c.recv().await.expect("an answer after the panics");
-        assert_eq!(a.header.hop_by_hop, h);
-        assert_eq!(a.result_code(), Some(ResultCode::DIAMETER_SUCCESS));
+        assert_served_after_a_panic(&mut c).await;
         s.shutdown().await;
     })
     .await;
