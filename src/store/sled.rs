@@ -2049,8 +2049,8 @@ fn remove_journals_before(dir: &Path, number: u64) {
 
 /// Applies the journal files an earlier session left (those not yet checkpointed) to
 /// sled: each subscriber's newest journaled record, where it is newer than sled's (the
-/// entries it supersedes are not decoded). Makes
-/// that durable; the caller then starts a new journal file and removes the old ones.
+/// entries it supersedes are not decoded). Makes that durable; the caller then starts a
+/// new journal file and removes the old ones.
 /// Returns the number of records written.
 fn replay(
     db: &Db,
