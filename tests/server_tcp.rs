@@ -508,8 +508,8 @@ async fn pipelined_requests_are_all_answered() {
 #[tokio::test]
 async fn answers_at_once_and_answers_that_wait_are_all_delivered_whatever_their_order() {
     bounded(async {
-        // Every third request waits (it goes on as a task); the others are answered on
-        // the connection's own task as they are read. Both kinds share one writer.
+        // Every third request waits (polled on the connection's task until it answers);
+        // the others are answered as they are read. Both kinds share one writer.
         let s = TestServer::start(Duration::ZERO, |c| c.max_in_flight_per_connection = 16).await;
         let mut c = Client::open(s.addr, "icscf.ims.test").await;
         let mut bytes = Vec::new();
