@@ -12,9 +12,11 @@ use std::sync::Arc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
+use bytes::Bytes;
 use sichss::bench::flows::{Population, Requests};
 use sichss::bench::provision::subscriber;
-use sichss::codec::{decode_message, Message};
+
+use sichss::codec::{decode_frame, decode_message, Message};
 use sichss::cx::{CxApp, CxConfig};
 use sichss::dict::Dictionary;
 use sichss::store::sled::SledStore;
@@ -77,6 +79,11 @@ fn codec(c: &mut Criterion) {
         g.throughput(Throughput::Elements(1));
         g.bench_function(format!("{name} ({} B)", bytes.len()), |b| {
             b.iter(|| decode_message(black_box(&bytes), dict).expect("decodes"))
+        });
+        // As the server decodes: the values are slices of the frame it read, not copies.
+        let frame = Bytes::from(bytes.clone());
+        g.bench_function(format!("{name} in place ({} B)", bytes.len()), |b| {
+            b.iter(|| decode_frame(black_box(frame.clone()), dict).expect("decodes"))
         });
     }
     g.finish();

@@ -480,10 +480,10 @@ fn resolve(to: &str) -> Result<SocketAddr, ReplayError> {
 fn readdress(req: &mut Message, host: &str, realm: &str) {
     for a in &mut req.avps {
         if a.vendor.is_none() && a.code == codes::DESTINATION_HOST.code && !host.is_empty() {
-            a.value = Value::DiameterIdentity(host.to_owned());
+            a.value = Value::DiameterIdentity(host.into());
         } else if a.vendor.is_none() && a.code == codes::DESTINATION_REALM.code && !realm.is_empty()
         {
-            a.value = Value::DiameterIdentity(realm.to_owned());
+            a.value = Value::DiameterIdentity(realm.into());
         }
     }
 }

@@ -106,7 +106,7 @@ fn seeds() -> Vec<(&'static str, Message)> {
     let mut unknown_mandatory = lir(42, &sip_a());
     unknown_mandatory.push(Avp::new(
         sichss::codec::AvpKey::tgpp(999_999, true),
-        sichss::codec::Value::OctetString(vec![1, 2, 3]),
+        sichss::codec::Value::OctetString(vec![1, 2, 3].into()),
     ));
     vec![
         ("uar-registration", uar(1, &volte, &sip_a(), None)),

@@ -699,7 +699,7 @@ async fn unknown_mandatory_avp_gets_5001() {
             code: 99_999,
             flags: AVP_FLAG_M,
             vendor: None,
-            value: Value::Unknown(b"what".to_vec()),
+            value: Value::Unknown(b"what".to_vec().into()),
         };
         c.send(&uar(34, "s;5001").with(strange.clone())).await;
         let a = c.recv().await.expect("answer");

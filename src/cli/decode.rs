@@ -319,13 +319,13 @@ fn show(a: &Avp, siblings: &[Avp], dict: &Dictionary, opts: Options) -> Shown {
     };
     match &a.value {
         Value::Utf8String(s) | Value::DiameterIdentity(s) | Value::DiameterUri(s) => {
-            Shown::Text(s.clone())
+            Shown::Text(s.to_string())
         }
         Value::OctetString(b) => Shown::Octets {
-            bytes: b.clone(),
+            bytes: b.to_vec(),
             text: printable(b),
         },
-        Value::Unknown(b) => Shown::Unknown(b.clone()),
+        Value::Unknown(b) => Shown::Unknown(b.to_vec()),
         Value::Integer32(v) => named((*v).into(), None),
         Value::Integer64(v) => named((*v).into(), None),
         Value::Unsigned64(v) => named((*v).into(), None),

@@ -179,7 +179,7 @@ fn maa() -> Message {
             vendor: 1234,
             mandatory: false,
         },
-        Value::OctetString(vec![0xde, 0xad]),
+        Value::OctetString(vec![0xde, 0xad].into()),
     ));
     a.set_experimental(ExperimentalResultCode::DIAMETER_ERROR_USER_UNKNOWN);
     a.set_result(ResultCode::DIAMETER_UNABLE_TO_COMPLY);

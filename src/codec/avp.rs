@@ -10,10 +10,14 @@
 //! ```
 //!
 //! Parsing is bounded by the enclosing length at every level (a child never reads past its
-//! parent), never panics, and allocates only copies of input bytes.
+//! parent) and never panics. Octet and text values share the message's buffer ([`Bytes`],
+//! [`ByteString`]) instead of copying it: one reference count per value, not an
+//! allocation each.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use nom::number::complete::{be_u24, be_u32, be_u8};
 use nom::IResult;
 
@@ -110,13 +114,13 @@ impl From<IpAddr> for Address {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// OctetString.
-    OctetString(Vec<u8>),
+    OctetString(Bytes),
     /// UTF8String.
-    Utf8String(String),
+    Utf8String(ByteString),
     /// DiameterIdentity.
-    DiameterIdentity(String),
+    DiameterIdentity(ByteString),
     /// DiameterURI.
-    DiameterUri(String),
+    DiameterUri(ByteString),
     /// Integer32.
     Integer32(i32),
     /// Integer64.
@@ -134,7 +138,7 @@ pub enum Value {
     /// Grouped.
     Grouped(Vec<Avp>),
     /// An AVP the dictionary does not know: kept raw, re-encoded as it came.
-    Unknown(Vec<u8>),
+    Unknown(Bytes),
 }
 
 impl Value {
@@ -176,24 +180,24 @@ impl Avp {
         }
     }
 
-    /// UTF8String AVP.
+    /// UTF8String AVP (a `String` is taken over, not copied).
     pub fn utf8(key: AvpKey, s: impl Into<String>) -> Self {
-        Self::new(key, Value::Utf8String(s.into()))
+        Self::new(key, Value::Utf8String(ByteString::from(s.into())))
     }
 
     /// DiameterIdentity AVP.
     pub fn identity(key: AvpKey, s: impl Into<String>) -> Self {
-        Self::new(key, Value::DiameterIdentity(s.into()))
+        Self::new(key, Value::DiameterIdentity(ByteString::from(s.into())))
     }
 
     /// DiameterURI AVP.
     pub fn uri(key: AvpKey, s: impl Into<String>) -> Self {
-        Self::new(key, Value::DiameterUri(s.into()))
+        Self::new(key, Value::DiameterUri(ByteString::from(s.into())))
     }
 
-    /// OctetString AVP.
+    /// OctetString AVP (a `Vec<u8>` is taken over, not copied).
     pub fn octets(key: AvpKey, b: impl Into<Vec<u8>>) -> Self {
-        Self::new(key, Value::OctetString(b.into()))
+        Self::new(key, Value::OctetString(Bytes::from(b.into())))
     }
 
     /// Unsigned32 AVP.
@@ -353,7 +357,7 @@ impl Avp {
             code,
             flags: flags & !AVP_FLAGS_RESERVED,
             vendor,
-            value: Value::Unknown(vec![0; min_len]),
+            value: Value::Unknown(Bytes::from(vec![0; min_len])),
         }
     }
 }
@@ -384,7 +388,10 @@ fn parse_avp_header(i: &[u8]) -> IResult<&[u8], AvpHeader> {
 /// `lenient` is set inside Failed-AVP (RFC 6733 §7.5): its members are, by design, AVPs
 /// that failed, so a value that does not fit its type is kept raw there, and so are
 /// reserved flag bits and a V bit with Vendor-Id 0.
+///
+/// `input` lies within `frame`, whose buffer the values share.
 pub(crate) fn parse_avps(
+    frame: &Bytes,
     mut input: &[u8],
     dict: &Dictionary,
     depth: usize,
@@ -393,15 +400,16 @@ pub(crate) fn parse_avps(
     // About one AVP per 32 octets in Cx messages: one allocation, not a doubling series.
     let mut out = Vec::with_capacity((input.len() / 32 + 1).min(64));
     while !input.is_empty() {
-        let (rest, avp) = parse_avp(input, dict, depth, lenient)?;
+        let (rest, avp) = parse_avp(frame, input, dict, depth, lenient)?;
         out.push(avp);
         input = rest;
     }
     Ok(out)
 }
 
-/// Parses one AVP (and its padding) from the front of `input`.
+/// Parses one AVP (and its padding) from the front of `input`, which lies within `frame`.
 pub(crate) fn parse_avp<'a>(
+    frame: &Bytes,
     input: &'a [u8],
     dict: &Dictionary,
     depth: usize,
@@ -478,11 +486,13 @@ pub(crate) fn parse_avp<'a>(
         declared: hdr.length,
         failed: zeroed(),
     };
+    // `data` is a part of `input`, itself a part of `frame`: the slice is in range.
+    let shared = || frame.slice_ref(data);
     let whole = || Avp {
         code: hdr.code,
         flags: hdr.flags,
         vendor,
-        value: Value::Unknown(data.to_vec()),
+        value: Value::Unknown(shared()),
     };
     let bad_value = || ProtocolError::InvalidAvpValue {
         code: hdr.code,
@@ -491,16 +501,14 @@ pub(crate) fn parse_avp<'a>(
     };
     let fixed4 = || -> Result<[u8; 4], ProtocolError> { data.try_into().map_err(|_| bad_len()) };
     let fixed8 = || -> Result<[u8; 8], ProtocolError> { data.try_into().map_err(|_| bad_len()) };
-    let text = || -> Result<String, ProtocolError> {
-        std::str::from_utf8(data)
-            .map(str::to_owned)
-            .map_err(|_| bad_value())
+    let text = || -> Result<ByteString, ProtocolError> {
+        ByteString::try_from(shared()).map_err(|_| bad_value())
     };
 
     let typed = || -> Result<Value, ProtocolError> {
         Ok(match def.map(|d| d.ty) {
-            None => Value::Unknown(data.to_vec()),
-            Some(AvpType::OctetString) => Value::OctetString(data.to_vec()),
+            None => Value::Unknown(shared()),
+            Some(AvpType::OctetString) => Value::OctetString(shared()),
             Some(AvpType::Utf8String) => Value::Utf8String(text()?),
             Some(AvpType::DiameterIdentity) => Value::DiameterIdentity(text()?),
             Some(AvpType::DiameterUri) => Value::DiameterUri(text()?),
@@ -535,6 +543,7 @@ pub(crate) fn parse_avp<'a>(
                     });
                 }
                 Value::Grouped(parse_avps(
+                    frame,
                     data,
                     dict,
                     depth + 1,
@@ -545,7 +554,7 @@ pub(crate) fn parse_avp<'a>(
     };
     let value = match typed() {
         Ok(v) => v,
-        Err(_) if lenient => Value::Unknown(data.to_vec()),
+        Err(_) if lenient => Value::Unknown(shared()),
         Err(e) => return Err(e),
     };
     Ok((

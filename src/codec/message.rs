@@ -1,6 +1,8 @@
 //! Whole Diameter messages: decode from a complete frame, encode, and build answers
 //! (RFC 6733 §3, §6.2).
 
+use bytes::Bytes;
+
 use super::avp::{parse_avps, Avp, AvpKey};
 use super::codes;
 use super::error::{DecodeError, ProtocolError};
@@ -180,9 +182,22 @@ impl Message {
 /// AVPs are kept raw; whether an unknown AVP with the M bit is acceptable is decided by
 /// [`super::validate`], after the server has checked the application and command.
 ///
+/// The message's values are copied out of `buf` once; [`decode_frame`] shares them with
+/// a buffer the caller already owns.
+///
 /// # Errors
 /// [`DecodeError`] with the header when it was readable.
 pub fn decode_message(buf: &[u8], dict: &Dictionary) -> Result<Message, DecodeError> {
+    decode_frame(Bytes::copy_from_slice(buf), dict)
+}
+
+/// [`decode_message`] without the copy: octet and text values are slices of `frame`,
+/// which stays allocated as long as one of them does.
+///
+/// # Errors
+/// As [`decode_message`].
+pub fn decode_frame(frame: Bytes, dict: &Dictionary) -> Result<Message, DecodeError> {
+    let buf: &[u8] = &frame;
     let Ok((body, header)) = parse_header(buf) else {
         return Err(DecodeError {
             header: None,
@@ -219,6 +234,6 @@ pub fn decode_message(buf: &[u8], dict: &Dictionary) -> Result<Message, DecodeEr
             reason: "the E bit is set in a request",
         }));
     }
-    let avps = parse_avps(body, dict, 0, false).map_err(fail)?;
+    let avps = parse_avps(&frame, body, dict, 0, false).map_err(fail)?;
     Ok(Message { header, avps })
 }

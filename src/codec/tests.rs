@@ -153,14 +153,14 @@ fn keeps_unknown_non_mandatory_avp() {
         code: 494,
         flags: 0x80,
         vendor: Some(99999),
-        value: Value::OctetString(b"call-id".to_vec()),
+        value: Value::OctetString(b"call-id".to_vec().into()),
     };
     let m = sample_uar().with(unknown);
     let bytes = m.encode();
     let d = decode_message(&bytes, dict()).unwrap();
     let kept = d.avps.last().unwrap();
     assert_eq!(kept.code, 494);
-    assert_eq!(kept.value, Value::Unknown(b"call-id".to_vec()));
+    assert_eq!(kept.value, Value::Unknown(b"call-id".to_vec().into()));
     validate(&d, dict()).unwrap();
     assert_eq!(d.encode(), bytes);
 }
@@ -289,7 +289,7 @@ fn answers_unsigned32_of_wrong_size_with_5014() {
         code: 607,
         flags: 0xc0,
         vendor: Some(10415),
-        value: Value::OctetString(vec![1, 2]),
+        value: Value::OctetString(vec![1, 2].into()),
     });
     let e = decode_err(&m.encode());
     assert_eq!(e.result_code(), ResultCode::DIAMETER_INVALID_AVP_LENGTH);
@@ -359,7 +359,7 @@ fn answers_unknown_mandatory_avp_with_5001() {
         code: 9999,
         flags: 0x40,
         vendor: None,
-        value: Value::OctetString(b"x".to_vec()),
+        value: Value::OctetString(b"x".to_vec().into()),
     });
     let e = validate_err(m);
     assert_eq!(e.result_code(), ResultCode::DIAMETER_AVP_UNSUPPORTED);
@@ -458,6 +458,36 @@ fn never_panics_on_truncations_and_bit_flips() {
     }
 }
 
+/// Every octet and text value of `avps`, Grouped members included.
+fn shared_values(avps: &[Avp], out: &mut Vec<*const u8>) {
+    for a in avps {
+        match &a.value {
+            Value::OctetString(b) | Value::Unknown(b) => out.push(b.as_ptr()),
+            Value::Utf8String(s) | Value::DiameterIdentity(s) | Value::DiameterUri(s) => {
+                out.push(s.as_ptr())
+            }
+            Value::Grouped(g) => shared_values(g, out),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_frame_decodes_in_place_its_values_pointing_into_it() {
+    let frame = bytes::Bytes::from(sample_uar().encode());
+    let m = decode_frame(frame.clone(), dict()).unwrap();
+    let mut values = Vec::new();
+    shared_values(&m.avps, &mut values);
+    // Session-Id, Origin-Host, Origin-Realm, Destination-Realm, User-Name,
+    // Public-Identity, Visited-Network-Identifier.
+    assert_eq!(values.len(), 7);
+    let inside = frame.as_ptr_range();
+    for p in values {
+        assert!(inside.contains(&p), "a value was copied out of the frame");
+    }
+    assert_eq!(m.avps, sample_uar().avps);
+}
+
 #[test]
 fn never_panics_on_pseudo_random_input() {
     let mut x: u64 = 0x9e3779b97f4a7c15;
@@ -502,13 +532,13 @@ fn decodes_failed_avp_holding_an_invalid_value() {
         code: 1,
         flags: 0x40,
         vendor: None,
-        value: Value::OctetString(vec![0xff, 0xfe]),
+        value: Value::OctetString(vec![0xff, 0xfe].into()),
     };
     let short_u32 = Avp {
         code: 268,
         flags: 0x40,
         vendor: None,
-        value: Value::OctetString(vec![1]),
+        value: Value::OctetString(vec![1].into()),
     };
     let mut a = Message::answer_to(&sample_uar());
     a.set_result(ResultCode::DIAMETER_INVALID_AVP_VALUE);
@@ -516,7 +546,10 @@ fn decodes_failed_avp_holding_an_invalid_value() {
     let bytes = a.encode();
     let d = decode_message(&bytes, dict()).expect("decodes");
     let f = d.find(FAILED_AVP).unwrap();
-    assert_eq!(f.members()[0].value, Value::Unknown(vec![0xff, 0xfe]));
+    assert_eq!(
+        f.members()[0].value,
+        Value::Unknown(vec![0xff, 0xfe].into())
+    );
     assert_eq!(d.encode(), bytes);
     // Outside Failed-AVP the same value is still refused.
     let m = sample_uar().with(bad);
@@ -533,7 +566,7 @@ fn failed_avp_keeps_a_member_with_invalid_flag_bits() {
             code: 602,
             flags,
             vendor,
-            value: Value::Unknown(Vec::new()),
+            value: Value::Unknown(Vec::new().into()),
         };
         let mut a = Message::answer_to(&sample_uar());
         a.set_result(ResultCode(3009));
@@ -551,7 +584,7 @@ fn failed_avp_keeps_a_member_with_invalid_flag_bits() {
         code: 602,
         flags: 0xc0,
         vendor: Some(0),
-        value: Value::Unknown(Vec::new()),
+        value: Value::Unknown(Vec::new().into()),
     });
     assert!(decode_message(&m.encode(), dict()).is_err());
 }

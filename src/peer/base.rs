@@ -239,7 +239,7 @@ pub fn sniff_session_id(frame: &[u8]) -> Option<Avp> {
         code: codes::SESSION_ID.code,
         flags,
         vendor: None,
-        value: Value::Utf8String(text.to_owned()),
+        value: Value::Utf8String(text.into()),
     })
 }
 

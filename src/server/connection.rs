@@ -23,7 +23,7 @@ use super::peers::{ConnHandle, Outbox, PeerError, WriterMsg};
 use super::{ConnSlot, Shared};
 use crate::app::{Application, PeerInfo};
 use crate::codec::header::{parse_header, FLAG_R};
-use crate::codec::{check_frame, decode_message, CommandCode, Frame, Message};
+use crate::codec::{check_frame, decode_frame, CommandCode, Frame, Message};
 use crate::peer::{base, check_request, DisconnectCause, Disposition, PeerState, Responder};
 use crate::peer::{Watchdog, WatchdogAction};
 
@@ -350,7 +350,7 @@ pub(super) async fn serve<A, R, W>(
             }, if d.permit_wait.is_some() => {
                 d.permit_wait = None;
                 if let (Ok(permit), Some((frame, held))) = (p, d.queue.pop_front()) {
-                    d.start_request(&frame, permit, held).await;
+                    d.start_request(frame, permit, held).await;
                 }
             }
             Some(done) = d.waiting.next(), if !d.waiting.is_empty() => {
@@ -602,7 +602,7 @@ impl<A: Application> Driver<A> {
     /// queue is full), handle anything else now.
     async fn on_frame_received(&mut self, frame: BytesMut) {
         if !self.is_application_request(&frame) {
-            self.on_frame(&frame, None).await;
+            self.on_frame(frame, None).await;
             return;
         }
         self.watchdog.on_traffic(Instant::now().into_std());
@@ -657,7 +657,7 @@ impl<A: Application> Driver<A> {
             match sem.try_acquire_owned() {
                 Ok(permit) => {
                     if let Some((frame, held)) = self.queue.pop_front() {
-                        self.start_request(&frame, permit, held).await;
+                        self.start_request(frame, permit, held).await;
                     }
                 }
                 Err(TryAcquireError::NoPermits) => {
@@ -671,14 +671,17 @@ impl<A: Application> Driver<A> {
 
     /// Decodes, checks and hands a queued request to the application, holding `permit`
     /// and its octets until it is answered.
-    async fn start_request(&mut self, frame: &[u8], permit: OwnedSemaphorePermit, held: Held) {
+    async fn start_request(&mut self, frame: BytesMut, permit: OwnedSemaphorePermit, held: Held) {
         self.on_frame(frame, Some((permit, held))).await;
     }
 
-    async fn on_frame(&mut self, frame: &[u8], permit: Option<(OwnedSemaphorePermit, Held)>) {
+    async fn on_frame(&mut self, frame: BytesMut, permit: Option<(OwnedSemaphorePermit, Held)>) {
         let now = Instant::now().into_std();
         let dict = Arc::clone(&self.shared.dict);
-        let msg = match decode_message(frame, &dict) {
+        // The message's values are slices of the frame (no copy); the frame's octets stay
+        // allocated until its answer is sent, as `held` counts them.
+        let frame = frame.freeze();
+        let msg = match decode_frame(frame.clone(), &dict) {
             Ok(m) => m,
             Err(e) => {
                 tracing::debug!(peer = %self.host(), peer_addr = %self.addr, error = %e, "message does not decode");
@@ -694,7 +697,7 @@ impl<A: Application> Driver<A> {
                         );
                     }
                 }
-                let disp = self.responder.on_decode_error(&e, frame);
+                let disp = self.responder.on_decode_error(&e, &frame);
                 if matches!(disp, Disposition::AnswerAndClose(_) | Disposition::Close) {
                     self.reason = "undecodable message";
                 }
@@ -727,7 +730,7 @@ impl<A: Application> Driver<A> {
                 match permit {
                     Some((p, held)) => self.run_request(msg, p, held).await,
                     // Only queued requests reach the application.
-                    None => self.answer_too_busy(frame).await,
+                    None => self.answer_too_busy(&frame).await,
                 }
             }
             Disposition::AnswerAndClose(_) => {

@@ -159,7 +159,7 @@ fn fixtures() -> Vec<Fixture> {
                     code: 9999,
                     flags: 0x40,
                     vendor: None,
-                    value: Value::OctetString(b"x".to_vec()),
+                    value: Value::OctetString(b"x".to_vec().into()),
                 })
                 .encode(),
             code: 5001,
