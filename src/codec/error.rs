@@ -183,6 +183,7 @@ impl ProtocolError {
 pub struct DecodeError {
     /// The header, if the first 20 octets were present.
     pub header: Option<Header>,
-    /// What was wrong.
-    pub error: ProtocolError,
+    /// What was wrong (boxed: with the failed AVP it holds, it is several times the size
+    /// of a decoded message, and every `Result` of the decoder would carry that size).
+    pub error: Box<ProtocolError>,
 }

@@ -201,15 +201,15 @@ pub fn decode_frame(frame: Bytes, dict: &Dictionary) -> Result<Message, DecodeEr
     let Ok((body, header)) = parse_header(buf) else {
         return Err(DecodeError {
             header: None,
-            error: ProtocolError::InvalidMessageLength {
+            error: Box::new(ProtocolError::InvalidMessageLength {
                 declared: 0,
                 actual: buf.len(),
-            },
+            }),
         });
     };
     let fail = |error| DecodeError {
         header: Some(header),
-        error,
+        error: Box::new(error),
     };
     if header.version != 1 {
         return Err(fail(ProtocolError::UnsupportedVersion {

@@ -250,7 +250,7 @@ fn avp_offset(b: &[u8], code: u32) -> usize {
 }
 
 fn decode_err(b: &[u8]) -> ProtocolError {
-    decode_message(b, dict()).unwrap_err().error
+    *decode_message(b, dict()).unwrap_err().error
 }
 
 fn validate_err(m: Message) -> ProtocolError {

@@ -692,7 +692,7 @@ impl<A: Application> Driver<A> {
                             h.hop_by_hop,
                             Err(PeerError::InvalidAnswer {
                                 host: c.origin_host.clone(),
-                                error: e.error.clone(),
+                                error: (*e.error).clone(),
                             }),
                         );
                     }
