@@ -10,12 +10,11 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
-use bytes::Bytes;
 use sichss::bench::flows::{Population, Requests};
 use sichss::bench::provision::subscriber;
-
 use sichss::codec::{decode_frame, decode_message, Message};
 use sichss::cx::{CxApp, CxConfig};
 use sichss::dict::Dictionary;

@@ -678,8 +678,10 @@ impl<A: Application> Driver<A> {
     async fn on_frame(&mut self, frame: BytesMut, permit: Option<(OwnedSemaphorePermit, Held)>) {
         let now = Instant::now().into_std();
         let dict = Arc::clone(&self.shared.dict);
-        // The message's values are slices of the frame (no copy); the frame's octets stay
-        // allocated until its answer is sent, as `held` counts them.
+        // The message's values are slices of the frame (no copy): the read buffer's block
+        // the frame lies in (`READ_BUFFER` octets, often shared with the frames read with
+        // it) stays allocated until the message is dropped. `held` counts the frame's
+        // octets only.
         let frame = frame.freeze();
         let msg = match decode_frame(frame.clone(), &dict) {
             Ok(m) => m,
