@@ -11,6 +11,7 @@
 
 pub mod decode;
 pub mod impi;
+pub mod log;
 pub mod migrate;
 #[cfg(test)]
 mod tests;
@@ -186,6 +187,8 @@ pub fn run() -> ExitCode {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let result = dispatch(cli, &mut out).and_then(|()| Ok(out.flush()?));
+    // The log's last lines before the error message, if any.
+    log::finish();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `sichss decode big.pcap | head`: the reader left; not an error worth reporting.
@@ -214,13 +217,16 @@ fn runtime_with(workers: Option<usize>) -> Result<tokio::runtime::Runtime, CliEr
         .map_err(|e| CliError::Command(format!("cannot start the async runtime: {e}")))
 }
 
-/// Logs to stderr; the level comes from RUST_LOG (default info).
+/// Logs to stderr, through [`log`]'s buffer; the level comes from RUST_LOG (default info).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_timer(log::Clock)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = match log::buffered_stderr() {
+        Some(writer) => builder.with_writer(writer).try_init(),
+        None => builder.with_writer(std::io::stderr).try_init(),
+    };
 }

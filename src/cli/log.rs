@@ -1,0 +1,313 @@
+//! The log's writer: lines are appended to a buffer in memory that one thread writes to
+//! stderr, a batch per write, instead of one `write(2)` per line under stderr's lock.
+//!
+//! `serve` logs one line per Cx request at `info` (the command, the IMPI, the result and
+//! the latency). Written one by one, at 60,000 requests a second that was as many system
+//! calls, with both runtime workers queueing for stderr's lock (BENCHMARKS.md).
+//!
+//! Nothing is dropped: a writer that finds [`HIGH_WATER`] octets waiting blocks until the
+//! thread has taken them. A line reaches stderr within about [`GATHER`] of being logged,
+//! [`finish`] writes out what is left when the command ends, and a panic writes the
+//! buffer before its own message (so that the log reads in order).
+
+use std::io::{self, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+/// How long the writing thread lets lines gather after the first of a batch arrives.
+pub const GATHER: Duration = Duration::from_millis(1);
+/// Octets waiting at which a logging thread blocks until the writer has taken them.
+pub const HIGH_WATER: usize = 4 << 20;
+
+/// The buffer shared by the loggers and the writing thread.
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when the buffer stops being empty, and when it is taken.
+    changed: Condvar,
+    /// Held by whoever writes to stderr, from taking the buffer until it is written, so that
+    /// batches reach stderr in the order they were taken.
+    out: Mutex<()>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: Vec<u8>,
+    /// [`finish`] ran: the thread writes what is left and stops.
+    closed: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Bytes and a flag, consistent after any panic: recover from poisoning.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    fn append(&self, line: &[u8]) {
+        let mut st = lock(&self.state);
+        while st.pending.len() >= HIGH_WATER && !st.closed {
+            st = self
+                .changed
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        if st.closed {
+            // After `finish`: nobody will write the buffer any more; write the line now.
+            drop(st);
+            let _out = lock(&self.out);
+            let _ = io::stderr().write_all(line);
+            return;
+        }
+        let was_empty = st.pending.is_empty();
+        st.pending.extend_from_slice(line);
+        drop(st);
+        if was_empty {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Takes what is pending and writes it to stderr; returns whether the log is closed.
+    fn write_out(&self, spare: &mut Vec<u8>) -> bool {
+        let _out = lock(&self.out);
+        let closed = {
+            let mut st = lock(&self.state);
+            std::mem::swap(&mut st.pending, spare);
+            st.closed
+        };
+        self.changed.notify_all();
+        if !spare.is_empty() {
+            let _ = io::stderr().write_all(spare);
+            spare.clear();
+        }
+        closed
+    }
+
+    /// The writing thread: waits for a line, lets more gather for [`GATHER`], writes them.
+    fn run(&self) {
+        let mut spare = Vec::new();
+        loop {
+            {
+                let mut st = lock(&self.state);
+                while st.pending.is_empty() && !st.closed {
+                    st = self
+                        .changed
+                        .wait(st)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                if st.closed {
+                    drop(st);
+                    self.write_out(&mut spare);
+                    return;
+                }
+            }
+            std::thread::sleep(GATHER);
+            if self.write_out(&mut spare) {
+                return;
+            }
+            if spare.capacity() > HIGH_WATER {
+                spare = Vec::new();
+            }
+        }
+    }
+}
+
+/// The log's timestamps: RFC 3339 in UTC with microseconds, as `tracing_subscriber`'s
+/// default writes them (`2026-11-27T13:55:41.421176Z`), with the date and time of day
+/// formatted once a second per thread instead of for every line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock;
+
+thread_local! {
+    /// The second last formatted on this thread, and its text up to the fraction's dot.
+    static SECOND: std::cell::RefCell<(u64, String)> =
+        const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+impl tracing_subscriber::fmt::time::FormatTime for Clock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = now.as_secs();
+        SECOND.with(|cell| {
+            let mut cached = cell.borrow_mut();
+            if cached.0 != secs {
+                cached.1.clear();
+                second_text(secs, &mut cached.1);
+                cached.0 = secs;
+            }
+            write!(w, "{}{:06}Z", cached.1, now.subsec_micros())
+        })
+    }
+}
+
+/// `secs` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.` (UTC; the civil-from-days
+/// algorithm of H. Hinnant's "chrono-Compatible Low-Level Date Algorithms").
+fn second_text(secs: u64, out: &mut String) {
+    use std::fmt::Write as _;
+    let days = secs / 86_400;
+    let of_day = secs % 86_400;
+    // Days since 0000-03-01, in 400-year eras of 146,097 days.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.",
+        of_day / 3_600,
+        of_day / 60 % 60,
+        of_day % 60
+    );
+}
+
+static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
+
+/// The `MakeWriter` of [`tracing_subscriber::fmt`]: each event's formatted line is
+/// appended to the shared buffer.
+#[derive(Clone)]
+pub struct BufferedStderr(Arc<Shared>);
+
+/// One event's writer (the formatter writes a whole line at once).
+pub struct Line<'a>(&'a Shared);
+
+impl Write for Line<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.append(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for BufferedStderr {
+    type Writer = Line<'a>;
+    fn make_writer(&'a self) -> Line<'a> {
+        Line(&self.0)
+    }
+}
+
+/// The process's buffered stderr, its writing thread started on first use (and a panic
+/// hook that writes the buffer first). `None` when the thread cannot be started: log
+/// straight to stderr then.
+pub fn buffered_stderr() -> Option<BufferedStderr> {
+    if let Some(shared) = SHARED.get() {
+        return Some(BufferedStderr(Arc::clone(shared)));
+    }
+    let shared = Arc::new(Shared::default());
+    let runner = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("sichss-log".to_owned())
+        .spawn(move || runner.run())
+        .ok()?;
+    if SHARED.set(Arc::clone(&shared)).is_err() {
+        // Another thread got there first; this one's writer finds nothing to write.
+        finish_shared(&shared);
+        return SHARED.get().map(|s| BufferedStderr(Arc::clone(s)));
+    }
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        flush();
+        hook(info);
+    }));
+    Some(BufferedStderr(shared))
+}
+
+/// Writes what is pending now (the writing thread goes on).
+pub fn flush() {
+    if let Some(shared) = SHARED.get() {
+        shared.write_out(&mut Vec::new());
+    }
+}
+
+fn finish_shared(shared: &Shared) {
+    lock(&shared.state).closed = true;
+    shared.changed.notify_all();
+    shared.write_out(&mut Vec::new());
+}
+
+/// Writes what is pending and stops the writing thread; lines logged afterwards go to
+/// stderr directly. Called when the command ends.
+pub fn finish() {
+    if let Some(shared) = SHARED.get() {
+        finish_shared(shared);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_written_as_rfc_3339_dates_and_times_in_utc() {
+        for (secs, want) in [
+            (0, "1970-01-01T00:00:00."),
+            (951_782_400, "2000-02-29T00:00:00."),
+            (951_868_799, "2000-02-29T23:59:59."),
+            (1_795_795_200, "2026-11-27T16:00:00."),
+            (1_798_761_599, "2026-12-31T23:59:59."),
+            (4_102_444_800, "2100-01-01T00:00:00."),
+        ] {
+            let mut text = String::new();
+            second_text(secs, &mut text);
+            assert_eq!(text, want, "{secs}");
+        }
+    }
+
+    #[test]
+    fn a_timestamp_has_the_microseconds_after_the_cached_second() {
+        use tracing_subscriber::fmt::time::FormatTime;
+        let mut line = String::new();
+        Clock
+            .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut line))
+            .unwrap();
+        // e.g. 2026-11-27T13:55:41.421176Z
+        assert_eq!(line.len(), 27, "{line}");
+        assert!(line.ends_with('Z') && line.as_bytes()[19] == b'.', "{line}");
+        assert!(line[20..26].bytes().all(|b| b.is_ascii_digit()), "{line}");
+    }
+
+    #[test]
+    fn lines_are_taken_whole_and_in_order_and_nothing_is_left_after_finish() {
+        let shared = Arc::new(Shared::default());
+        let runner = Arc::clone(&shared);
+        let mut taken = Vec::new();
+        shared.append(b"one\n");
+        shared.append(b"two\n");
+        // What the writing thread would write, taken the way it takes it.
+        std::mem::swap(&mut lock(&shared.state).pending, &mut taken);
+        assert_eq!(taken, b"one\ntwo\n");
+        shared.append(b"three\n");
+        let t = std::thread::spawn(move || runner.run());
+        finish_shared(&shared);
+        t.join().unwrap();
+        assert!(lock(&shared.state).pending.is_empty());
+        assert!(lock(&shared.state).closed);
+    }
+
+    #[test]
+    fn a_logger_past_the_high_water_mark_waits_for_the_writer_and_loses_nothing() {
+        let shared = Arc::new(Shared::default());
+        let big = vec![b'x'; HIGH_WATER];
+        shared.append(&big);
+        let logger = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || shared.append(b"after\n"))
+        };
+        // The logger blocks: the buffer is at the mark.
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(lock(&shared.state).pending.len(), HIGH_WATER);
+        let mut taken = Vec::new();
+        std::mem::swap(&mut lock(&shared.state).pending, &mut taken);
+        shared.changed.notify_all();
+        logger.join().unwrap();
+        assert_eq!(taken.len(), HIGH_WATER);
+        assert_eq!(lock(&shared.state).pending, b"after\n");
+    }
+}
