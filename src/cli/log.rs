@@ -166,6 +166,152 @@ fn second_text(secs: u64, out: &mut String) {
     );
 }
 
+/// The log's fields, written without `Debug`'s machinery for text and numbers:
+/// `name=value`, separated by spaces, the message first and without its name.
+///
+/// A text value (a peer's IMPI, say) is written as it is when it is plain (printable ASCII
+/// without quotes, backslashes or spaces) and quoted and escaped as Rust's `Debug` does it
+/// otherwise, so that no peer can break a line or forge one; any other value (a `Display`
+/// or `Debug` one, an error) has its control characters escaped. `tracing_subscriber`'s
+/// default quotes and escapes every text character by character, and paints every name.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields;
+
+/// Writes one event's or span's fields (see [`Fields`]).
+pub struct FieldsVisitor<'a> {
+    writer: tracing_subscriber::fmt::format::Writer<'a>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl<'a> tracing_subscriber::field::MakeVisitor<tracing_subscriber::fmt::format::Writer<'a>>
+    for Fields
+{
+    type Visitor = FieldsVisitor<'a>;
+    fn make_visitor(&self, writer: tracing_subscriber::fmt::format::Writer<'a>) -> Self::Visitor {
+        FieldsVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        }
+    }
+}
+
+/// Whether `text` can go into the log as it is: printable ASCII, no `"`, `\\` or space.
+pub fn is_plain(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+}
+
+/// A `fmt::Write` that escapes control characters (`\n`, `\r`, `\t`, `\u{1b}`, …) on
+/// their way to `inner`.
+struct Escaping<'a, 'w>(&'a mut tracing_subscriber::fmt::format::Writer<'w>);
+
+impl std::fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if !s.chars().any(char::is_control) {
+            return self.0.write_str(s);
+        }
+        for c in s.chars() {
+            if c.is_control() {
+                write!(self.0, "{}", c.escape_default())?;
+            } else {
+                self.0.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FieldsVisitor<'_> {
+    /// The separating space and `name=`; `false` for a field not to write.
+    fn name(&mut self, field: &tracing::field::Field) -> bool {
+        let name = field.name();
+        // `log` records' metadata, already in the line's target and level.
+        if self.result.is_err() || name.starts_with("log.") {
+            return false;
+        }
+        if !self.first {
+            self.result = self.writer.write_char(' ');
+        }
+        self.first = false;
+        if name != "message" {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            self.result = self
+                .result
+                .and_then(|()| self.writer.write_str(name))
+                .and_then(|()| self.writer.write_char('='));
+        }
+        self.result.is_ok()
+    }
+}
+
+impl tracing::field::Visit for FieldsVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        use std::fmt::Write as _;
+        if !self.name(field) {
+            return;
+        }
+        self.result = if field.name() == "message" {
+            Escaping(&mut self.writer).write_str(value)
+        } else if is_plain(value) {
+            self.writer.write_str(value)
+        } else {
+            write!(self.writer, "{value:?}")
+        };
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if self.name(field) {
+            self.result = write!(self.writer, "{value}");
+        }
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        if self.name(field) {
+            self.result = write!(self.writer, "{value}");
+        }
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        if self.name(field) {
+            self.result = write!(self.writer, "{value}");
+        }
+    }
+
+    fn record_error(
+        &mut self,
+        field: &tracing::field::Field,
+        value: &(dyn std::error::Error + 'static),
+    ) {
+        use std::fmt::Write as _;
+        if self.name(field) {
+            self.result = write!(Escaping(&mut self.writer), "{value}");
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if self.name(field) {
+            self.result = write!(Escaping(&mut self.writer), "{value:?}");
+        }
+    }
+}
+
+impl tracing_subscriber::field::VisitOutput<std::fmt::Result> for FieldsVisitor<'_> {
+    fn finish(self) -> std::fmt::Result {
+        self.result
+    }
+}
+
+impl tracing_subscriber::field::VisitFmt for FieldsVisitor<'_> {
+    fn writer(&mut self) -> &mut dyn std::fmt::Write {
+        &mut self.writer
+    }
+}
+
 static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
 
 /// The `MakeWriter` of [`tracing_subscriber::fmt`]: each event's formatted line is
@@ -243,6 +389,80 @@ pub fn finish() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lines `f` logs at `info` and above, formatted as `serve` formats them.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+        impl Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                lock(&self.0).extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let out = Capture::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_timer(Clock)
+            .fmt_fields(Fields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(lock(&out.0).clone()).unwrap();
+        text
+    }
+
+    #[test]
+    fn plain_texts_are_logged_as_they_are_and_anything_else_quoted_and_escaped() {
+        let impi = "001010000000480@ims.sic001.mnc001.mcc001.3gppnetwork.org";
+        let line = logged(|| {
+            tracing::info!(
+                cmd = "UAR",
+                user = impi,
+                result = 2001_u32,
+                micros = 12_u128,
+                "cx"
+            )
+        });
+        assert!(
+            line.ends_with(&format!(
+                " INFO sichss::cli::log::tests: cx cmd=UAR user={impi} result=2001 micros=12\n"
+            )),
+            "{line}"
+        );
+        for forged in [
+            "a\n2026-11-27T00:00:00Z  INFO forged",
+            "x\" result=2001",
+            "with space",
+            "back\\slash",
+            "caf\u{e9}",
+            "",
+        ] {
+            assert!(!is_plain(forged), "{forged}");
+            let line = logged(|| tracing::info!(user = forged, "cx"));
+            assert!(line.ends_with(&format!(" cx user={forged:?}\n")), "{line}");
+            assert_eq!(line.matches('\n').count(), 1, "{line}");
+        }
+    }
+
+    #[test]
+    fn displayed_values_errors_and_messages_have_their_control_characters_escaped() {
+        let err = io::Error::other("bad\nINFO forged");
+        let line = logged(|| {
+            tracing::warn!(error = %err, other = ?"x", ok = true, n = -3_i64, "one\rtwo");
+        });
+        assert!(
+            line.ends_with(" WARN sichss::cli::log::tests: one\\rtwo error=bad\\nINFO forged other=\"x\" ok=true n=-3\n"),
+            "{line}"
+        );
+        let line =
+            logged(|| tracing::info!(error = &err as &(dyn std::error::Error + 'static), "e"));
+        assert!(line.ends_with(" e error=bad\\nINFO forged\n"), "{line}");
+    }
 
     #[test]
     fn seconds_are_written_as_rfc_3339_dates_and_times_in_utc() {

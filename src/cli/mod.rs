@@ -224,6 +224,7 @@ fn init_tracing() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_timer(log::Clock)
+        .fmt_fields(log::Fields)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match log::buffered_stderr() {
         Some(writer) => builder.with_writer(writer).try_init(),
