@@ -190,6 +190,12 @@ impl Avp {
         Self::new(key, Value::DiameterIdentity(ByteString::from(s.into())))
     }
 
+    /// A DiameterIdentity AVP whose value is `s` itself: cloning or dropping it copies,
+    /// counts and frees nothing.
+    pub fn identity_static(key: AvpKey, s: &'static str) -> Self {
+        Self::new(key, Value::DiameterIdentity(ByteString::from_static(s)))
+    }
+
     /// DiameterURI AVP.
     pub fn uri(key: AvpKey, s: impl Into<String>) -> Self {
         Self::new(key, Value::DiameterUri(ByteString::from(s.into())))

@@ -98,6 +98,10 @@ pub struct CxApp<S> {
     pub store: Arc<S>,
     /// Configuration.
     pub config: CxConfig,
+    /// Origin-Host and Origin-Realm of every answer, built once from `config`: their
+    /// values are static, so an answer takes them without an allocation or a copy (two of
+    /// the thirteen allocations of a SAR refresh or a LIR).
+    origin: (Avp, Avp),
 }
 
 impl<S> Clone for CxApp<S> {
@@ -105,8 +109,15 @@ impl<S> Clone for CxApp<S> {
         CxApp {
             store: self.store.clone(),
             config: self.config.clone(),
+            origin: self.origin.clone(),
         }
     }
+}
+
+/// `text` for the rest of the process: a CxApp's own identities, made once per CxApp (one
+/// per server) so that answers share them without a reference count.
+fn leaked(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
 }
 
 /// Cx application id (TS 29.229 §5).
@@ -115,7 +126,15 @@ pub const CX_APPLICATION_ID: u32 = 16777216;
 impl<S: SubscriberStore> CxApp<S> {
     /// A Cx application over `store`.
     pub fn new(store: Arc<S>, config: CxConfig) -> Self {
-        CxApp { store, config }
+        let origin = (
+            Avp::identity_static(codes::ORIGIN_HOST, leaked(&config.origin_host)),
+            Avp::identity_static(codes::ORIGIN_REALM, leaked(&config.origin_realm)),
+        );
+        CxApp {
+            store,
+            config,
+            origin,
+        }
     }
 
     /// Answers one Cx request. Never fails: every error becomes an answer with its
@@ -171,11 +190,8 @@ impl<S: SubscriberStore> CxApp<S> {
             Outcome::Experimental(e) => a.set_experimental(e),
         }
         a.push(Avp::enumerated(codes::AUTH_SESSION_STATE, 1));
-        a.push(Avp::identity(codes::ORIGIN_HOST, &self.config.origin_host));
-        a.push(Avp::identity(
-            codes::ORIGIN_REALM,
-            &self.config.origin_realm,
-        ));
+        a.push(self.origin.0.clone());
+        a.push(self.origin.1.clone());
         a
     }
 
