@@ -18,8 +18,14 @@ const IMSI_MAX: usize = 15;
 ///
 /// The IMSI does not say how long its MNC is (2 or 3 digits); that comes from
 /// configuration, see [`HomeNetwork`](super::HomeNetwork).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Imsi(String);
+///
+/// Held inline (no allocation): the digits, then zeros. Zero sorts below every digit, so
+/// the derived order is the text's.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Imsi {
+    digits: [u8; IMSI_MAX],
+    len: u8,
+}
 
 impl Imsi {
     /// Parses an IMSI: 6 to 15 ASCII decimal digits, nothing else (no spaces, no sign).
@@ -28,31 +34,48 @@ impl Imsi {
     /// [`IdentityError::Imsi`] for any other text.
     pub fn parse(s: &str) -> Result<Self, IdentityError> {
         if (IMSI_MIN..=IMSI_MAX).contains(&s.len()) && all_digits(s) {
-            Ok(Self(s.to_owned()))
+            Ok(Self::from_digits(s))
         } else {
             Err(IdentityError::Imsi { imsi: s.to_owned() })
         }
     }
 
+    /// `s`, already checked: 6 to 15 ASCII digits.
+    fn from_digits(s: &str) -> Self {
+        let mut digits = [0; IMSI_MAX];
+        digits[..s.len()].copy_from_slice(s.as_bytes());
+        Imsi {
+            digits,
+            len: s.len() as u8,
+        }
+    }
+
     /// The digits.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // ASCII digits only, as `parse` checked.
+        std::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or_default()
     }
 
     /// The Mobile Country Code: the first 3 digits (TS 23.003 §2.2).
     pub fn mcc(&self) -> &str {
-        &self.0[..3]
+        &self.as_str()[..3]
     }
 
     /// The MNC digits for an MNC of `len` digits (2 or 3), as they appear in the IMSI.
     pub(super) fn mnc(&self, len: usize) -> &str {
-        &self.0[3..3 + len]
+        &self.as_str()[3..3 + len]
+    }
+}
+
+impl fmt::Debug for Imsi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Imsi").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for Imsi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -68,8 +91,10 @@ impl FromStr for Imsi {
 /// service of a phone, e.g. `001` for VoLTE and `002` for RCS.
 ///
 /// Carried in the IMPI's domain as a `sic<SIC>` label (`…@ims.sic001.mnc001.mcc460.…`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Sic(String);
+///
+/// Held inline: the three digits.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sic([u8; 3]);
 
 impl Sic {
     /// Parses a SIC: exactly 3 ASCII decimal digits (leading zeros are significant).
@@ -78,26 +103,40 @@ impl Sic {
     /// [`IdentityError::Sic`] for any other text.
     pub fn parse(s: &str) -> Result<Self, IdentityError> {
         if s.len() == 3 && all_digits(s) {
-            Ok(Self(s.to_owned()))
+            Ok(Self::from_digits(s))
         } else {
             Err(IdentityError::Sic { sic: s.to_owned() })
         }
     }
 
+    /// `s`, already checked: 3 ASCII digits.
+    fn from_digits(s: &str) -> Self {
+        let mut d = [b'0'; 3];
+        d.copy_from_slice(&s.as_bytes()[..3]);
+        Sic(d)
+    }
+
     /// The 3 digits.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // ASCII digits only, as `parse` checked.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The domain label that carries this SIC: `sic` followed by the digits.
     pub(super) fn label(&self) -> String {
-        format!("sic{}", self.0)
+        format!("sic{}", self.as_str())
+    }
+}
+
+impl fmt::Debug for Sic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Sic").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for Sic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -243,14 +282,14 @@ impl Impi {
         if mnc.strip_prefix('0') != Some(&user[3..5]) && mnc != &user[3..6] {
             return None;
         }
-        let imsi = Imsi(user.to_owned());
+        let imsi = Imsi::from_digits(user);
         Some(Self {
             full: s.to_owned(),
             at,
             kind: match sic {
                 Some(d) => ImpiKind::Sic {
                     imsi,
-                    sic: Sic(d.to_owned()),
+                    sic: Sic::from_digits(d),
                 },
                 None => ImpiKind::Imsi { imsi },
             },
@@ -489,7 +528,7 @@ fn sic_digits(label: &str) -> Option<&str> {
 /// Parses a `sic…` label that must be `sic` followed by exactly 3 digits.
 fn parse_sic_label(label: &str, domain: &str) -> Result<Sic, IdentityError> {
     three_digits(label, "sic")
-        .map(|d| Sic(d.to_owned()))
+        .map(Sic::from_digits)
         .ok_or_else(|| IdentityError::SicLabel {
             domain: domain.to_owned(),
             label: label.to_owned(),

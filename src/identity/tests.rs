@@ -1089,3 +1089,29 @@ fn impi_parse_reads_the_usual_3gpp_forms_in_one_pass_exactly_as_in_full() {
         assert_eq!(Impi::parse(s), Impi::parse_full(s), "{s}");
     }
 }
+
+#[test]
+fn imsis_and_sics_held_inline_compare_sort_and_print_as_their_digits_do() {
+    let texts = [
+        "460011100612345",
+        "46001110061234",
+        "460011100612346",
+        "001010000000000",
+        "999999",
+        "9999990",
+        "100000",
+        "46001",
+    ];
+    let mut as_text: Vec<&str> = texts.iter().copied().filter(|t| t.len() >= 6).collect();
+    let mut parsed: Vec<Imsi> = as_text.iter().map(|t| Imsi::parse(t).unwrap()).collect();
+    as_text.sort_unstable();
+    parsed.sort_unstable();
+    let back: Vec<&str> = parsed.iter().map(Imsi::as_str).collect();
+    assert_eq!(back, as_text);
+    let imsi = Imsi::parse("460011100612345").unwrap();
+    assert_eq!(format!("{imsi:?}"), "Imsi(\"460011100612345\")");
+    assert_eq!((imsi.mcc(), imsi.to_string().as_str()), ("460", "460011100612345"));
+    assert!(Imsi::parse("46001").is_err() && Imsi::parse("4600111006123456").is_err());
+    let (a, b) = (Sic::parse("001").unwrap(), Sic::parse("010").unwrap());
+    assert!(a < b && a.as_str() == "001" && format!("{b:?}") == "Sic(\"010\")");
+}
