@@ -1110,7 +1110,10 @@ fn imsis_and_sics_held_inline_compare_sort_and_print_as_their_digits_do() {
     assert_eq!(back, as_text);
     let imsi = Imsi::parse("460011100612345").unwrap();
     assert_eq!(format!("{imsi:?}"), "Imsi(\"460011100612345\")");
-    assert_eq!((imsi.mcc(), imsi.to_string().as_str()), ("460", "460011100612345"));
+    assert_eq!(
+        (imsi.mcc(), imsi.to_string().as_str()),
+        ("460", "460011100612345")
+    );
     assert!(Imsi::parse("46001").is_err() && Imsi::parse("4600111006123456").is_err());
     let (a, b) = (Sic::parse("001").unwrap(), Sic::parse("010").unwrap());
     assert!(a < b && a.as_str() == "001" && format!("{b:?}") == "Sic(\"010\")");
