@@ -613,6 +613,13 @@ fn unix_ns_to_utc(ns: u64) -> String {
 
 /// RFC 3339 UTC from Unix seconds (and microseconds from `nanos`, when given).
 fn utc(unix: i64, nanos: Option<u32>) -> String {
+    let frac = nanos.map_or(String::new(), |n| format!(".{:06}", n / 1_000));
+    format!("{}{frac}Z", date_time(unix))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, the UTC date and time of day of Unix seconds `unix` (also the
+/// log's timestamps, `super::log::Clock`).
+pub(crate) fn date_time(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let sod = unix.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level Date
@@ -626,9 +633,8 @@ fn utc(unix: i64, nanos: Option<u32>) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let frac = nanos.map_or(String::new(), |n| format!(".{:06}", n / 1_000));
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{frac}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         sod / 3600,
         sod % 3600 / 60,
         sod % 60

@@ -47,13 +47,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     fn append(&self, line: &[u8]) {
-        let mut st = lock(&self.state);
-        while st.pending.len() >= HIGH_WATER && !st.closed {
-            st = self
-                .changed
-                .wait(st)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
+        let mut st = self
+            .changed
+            .wait_while(lock(&self.state), |st| {
+                st.pending.len() >= HIGH_WATER && !st.closed
+            })
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if st.closed {
             // After `finish`: nobody will write the buffer any more; write the line now.
             drop(st);
@@ -90,13 +89,10 @@ impl Shared {
         let mut spare = Vec::new();
         loop {
             {
-                let mut st = lock(&self.state);
-                while st.pending.is_empty() && !st.closed {
-                    st = self
-                        .changed
-                        .wait(st)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                }
+                let st = self
+                    .changed
+                    .wait_while(lock(&self.state), |st| st.pending.is_empty() && !st.closed)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if st.closed {
                     drop(st);
                     self.write_out(&mut spare);
@@ -144,29 +140,12 @@ impl tracing_subscriber::fmt::time::FormatTime for Clock {
     }
 }
 
-/// `secs` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.` (UTC; the civil-from-days
-/// algorithm of H. Hinnant's "chrono-Compatible Low-Level Date Algorithms").
+/// `secs` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.` (UTC), appended to `out`.
 fn second_text(secs: u64, out: &mut String) {
-    use std::fmt::Write as _;
-    let days = secs / 86_400;
-    let of_day = secs % 86_400;
-    // Days since 0000-03-01, in 400-year eras of 146,097 days.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.",
-        of_day / 3_600,
-        of_day / 60 % 60,
-        of_day % 60
-    );
+    out.push_str(&super::decode::date_time(
+        i64::try_from(secs).unwrap_or(i64::MAX),
+    ));
+    out.push('.');
 }
 
 /// The log's fields, written without `Debug`'s machinery for text and numbers:
