@@ -100,7 +100,8 @@ pub struct CxApp<S> {
     pub config: CxConfig,
     /// Origin-Host and Origin-Realm of every answer, built once from `config`: their
     /// values are static, so an answer takes them without an allocation or a copy (two of
-    /// the thirteen allocations of a SAR refresh or a LIR).
+    /// the thirteen allocations of a SAR refresh or a LIR). A change to `config` after
+    /// [`CxApp::new`] does not reach them.
     origin: (Avp, Avp),
 }
 
