@@ -88,18 +88,14 @@ impl Shared {
     fn run(&self) {
         let mut spare = Vec::new();
         loop {
-            {
-                let st = self
-                    .changed
-                    .wait_while(lock(&self.state), |st| st.pending.is_empty() && !st.closed)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if st.closed {
-                    drop(st);
-                    self.write_out(&mut spare);
-                    return;
-                }
+            let closed = self
+                .changed
+                .wait_while(lock(&self.state), |st| st.pending.is_empty() && !st.closed)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .closed;
+            if !closed {
+                std::thread::sleep(GATHER);
             }
-            std::thread::sleep(GATHER);
             if self.write_out(&mut spare) {
                 return;
             }
