@@ -36,6 +36,8 @@
 //!   with the recorded one.
 //! - [`cli`]: the `sichss` command line (clap); the composition root, one module per
 //!   subcommand.
+//! - [`log`]: the log's writer (lines buffered, written to stderr in batches by one thread)
+//!   and format; the Cx layer writes its line per request through it directly.
 #![forbid(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
@@ -53,6 +55,7 @@ pub mod cx;
 pub mod demo;
 pub mod dict;
 pub mod identity;
+pub mod log;
 pub mod pcap;
 pub mod peer;
 pub mod replay;

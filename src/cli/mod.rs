@@ -11,7 +11,6 @@
 
 pub mod decode;
 pub mod impi;
-pub mod log;
 pub mod migrate;
 #[cfg(test)]
 mod tests;
@@ -23,6 +22,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::identity::IdentityError;
+use crate::log;
 use crate::pcap::PcapError;
 
 /// `sichss`: a Diameter Cx HSS with per-service (SIC) IMS private identities.
@@ -226,8 +226,17 @@ fn init_tracing() {
         .with_timer(log::Clock)
         .fmt_fields(log::Fields)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match log::buffered_stderr() {
-        Some(writer) => builder.with_writer(writer).try_init(),
-        None => builder.with_writer(std::io::stderr).try_init(),
+    match log::buffered_stderr() {
+        Some(writer) => {
+            let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let installed = builder.with_writer(writer.clone()).try_init().is_ok();
+            if installed && !colours {
+                // The Cx layer's line per request may skip tracing's formatter.
+                log::allow_direct(&writer);
+            }
+        }
+        None => {
+            let _ = builder.with_writer(std::io::stderr).try_init();
+        }
     };
 }

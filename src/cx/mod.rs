@@ -170,12 +170,11 @@ impl<S: SubscriberStore> CxApp<S> {
         let micros = started.elapsed().as_micros();
         match result {
             Ok((answer, outcome)) => {
-                tracing::info!(cmd = name, user, result = outcome.code(), micros, "cx");
+                log_request(name, user, outcome.code(), micros, None);
                 answer
             }
             Err(e) => {
-                let outcome = e.outcome();
-                tracing::info!(cmd = name, user, result = outcome.code(), micros, error = %e, "cx");
+                log_request(name, user, e.outcome().code(), micros, Some(&e));
                 self.error_answer(req, &e)
             }
         }
@@ -237,6 +236,35 @@ pub fn vsai() -> Avp {
             Avp::u32(codes::AUTH_APPLICATION_ID, CX_APPLICATION_ID),
         ],
     )
+}
+
+/// The line per request at info (`cx cmd=… user=… result=… micros=…`, and `error=…`):
+/// straight into the log's buffer when `serve`'s log is installed ([`crate::log::direct`],
+/// the same line without `tracing`'s formatter), through `tracing` otherwise.
+fn log_request(name: &str, user: &str, result: u32, micros: u128, error: Option<&CxError>) {
+    use crate::log::Value;
+    let micros = u64::try_from(micros).unwrap_or(u64::MAX);
+    let fields = [
+        ("cmd", Value::Text(name)),
+        ("user", Value::Text(user)),
+        ("result", Value::U64(result.into())),
+        ("micros", Value::U64(micros)),
+    ];
+    let written = match error {
+        None => crate::log::direct(tracing::Level::INFO, module_path!(), "cx", &fields),
+        Some(e) => {
+            let mut all = [("error", Value::Display(e)); 5];
+            all[..4].copy_from_slice(&fields);
+            crate::log::direct(tracing::Level::INFO, module_path!(), "cx", &all)
+        }
+    };
+    if written {
+        return;
+    }
+    match error {
+        None => tracing::info!(cmd = name, user, result, micros, "cx"),
+        Some(e) => tracing::info!(cmd = name, user, result, micros, error = %e, "cx"),
+    }
 }
 
 /// Short name of a Cx command for logs and metrics.

@@ -1,6 +1,6 @@
 //! Secrets never leave through the log, the API's error bodies or /metrics; the Diameter
-//! allowlist and the API token are enforced on every path. Against a running
-//! `sichss serve --demo`.
+//! allowlist and the API token are enforced on every path; the log's line per Cx request
+//! reads as documented and no peer can forge one. Against a running `sichss serve --demo`.
 
 use std::time::Duration;
 
@@ -193,6 +193,68 @@ async fn secrets_never_reach_the_debug_log_the_error_bodies_or_the_metrics() {
         assert_no_secret(&format!("error body {i} ({b})"), b);
     }
     assert_no_secret("/metrics", &metrics);
+}
+
+/// Whether `line` is `<RFC 3339 time with µs>Z  INFO sichss::cx: cx <rest>`; `<rest>` then.
+fn cx_line(line: &str) -> Option<&str> {
+    let (time, rest) = line.split_once("Z  INFO sichss::cx: cx ")?;
+    let b = time.as_bytes();
+    let shape = b.len() == 26
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            _ => c.is_ascii_digit(),
+        });
+    shape.then_some(rest)
+}
+
+#[tokio::test]
+async fn every_cx_request_is_logged_on_one_line_with_its_command_identity_result_and_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let hss = Hss::start(&dir.path().join("data"), &[]);
+    let impi = demo::impi_a("001");
+    let unsubscribed = demo::impi_a("009");
+    let forged = format!("{impi}\n2026-11-27T00:00:00.000000Z  INFO sichss::cx: cx cmd=SAR");
+    bounded(async {
+        let (c, _rx) = hss.scscf().await;
+        register(&c, &impi, &sip_a(), 1).await;
+        let a = c.request(uar(&unsubscribed, &sip_a(), 0)).await.unwrap();
+        assert_eq!(result(&a), ("exp", 5001));
+        let a = c.request(uar(&forged, &sip_a(), 0)).await.unwrap();
+        assert_ne!(result(&a), ("exp", 2001));
+        c.close().await.unwrap();
+    })
+    .await;
+    assert!(hss.stop().success());
+    let log = std::fs::read_to_string(dir.path().join("data.stderr.log")).unwrap();
+    let lines: Vec<&str> = log.lines().filter_map(cx_line).collect();
+    assert_eq!(lines.len(), 5, "UAR, MAR, SAR and two UARs refused:\n{log}");
+    for (line, cmd, user, result) in [
+        (lines[0], "UAR", impi.as_str(), "2001"),
+        (lines[1], "MAR", &impi, "2001"),
+        (lines[2], "SAR", &impi, "2001"),
+        (lines[3], "UAR", &unsubscribed, "5001"),
+    ] {
+        let start = format!("cmd={cmd} user={user} result={result} micros=");
+        let rest = line
+            .strip_prefix(&start)
+            .unwrap_or_else(|| panic!("{line}"));
+        let micros = rest.split(' ').next().unwrap();
+        assert!(micros.parse::<u64>().is_ok(), "{line}");
+        // A refusal says why; a success says nothing more.
+        assert_eq!(rest.contains(" error="), result != "2001", "{line}");
+    }
+    // The forged identity is quoted and escaped on its own line; no second line starts
+    // with its text.
+    let escaped = format!("user={forged:?} ");
+    assert!(
+        lines[4].starts_with("cmd=UAR ") && lines[4].contains(&escaped),
+        "{}",
+        lines[4]
+    );
+    assert!(!log.contains("\n2026-11-27T00:00:00.000000Z"), "{log}");
 }
 
 #[tokio::test]

@@ -2,11 +2,15 @@
 //! writes to stderr, a batch per write, instead of one `write(2)` per line under stderr's
 //! lock; [`Fields`] writes the fields and [`Clock`] the timestamps, both cheaper than
 //! `tracing_subscriber`'s defaults (the same layout; quotes only where a text needs them).
+//! The CLI installs it ([`buffered_stderr`], [`allow_direct`]) for every command.
 //!
 //! `serve` logs one line per Cx request at `info` (the command, the IMPI, the result and
 //! the latency). Written one by one, at 60,000 requests a second that was as many system
 //! calls, with both runtime workers queueing for stderr's lock; with the defaults' field
-//! formatting, the line cost about 15 % of the throughput, 4 % now (BENCHMARKS.md).
+//! formatting, the line cost about 15 % of the throughput. The Cx layer now writes that
+//! line with [`direct`]: formatted here, as the installed subscriber would format it, and
+//! appended to the buffer without going through `tracing`'s dispatch and formatter
+//! (BENCHMARKS.md, session 14).
 //!
 //! Nothing is dropped: a writer that finds [`HIGH_WATER`] octets waiting blocks until the
 //! thread has taken them. A line reaches stderr within about [`GATHER`] of being logged,
@@ -120,25 +124,30 @@ thread_local! {
 
 impl tracing_subscriber::fmt::time::FormatTime for Clock {
     fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let secs = now.as_secs();
-        SECOND.with(|cell| {
-            let mut cached = cell.borrow_mut();
-            if cached.0 != secs {
-                cached.1.clear();
-                second_text(secs, &mut cached.1);
-                cached.0 = secs;
-            }
-            write!(w, "{}{:06}Z", cached.1, now.subsec_micros())
-        })
+        timestamp(w)
     }
+}
+
+/// Writes the time now as [`Clock`] does.
+fn timestamp(w: &mut impl std::fmt::Write) -> std::fmt::Result {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    SECOND.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != secs {
+            cached.1.clear();
+            second_text(secs, &mut cached.1);
+            cached.0 = secs;
+        }
+        write!(w, "{}{:06}Z", cached.1, now.subsec_micros())
+    })
 }
 
 /// `secs` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.` (UTC), appended to `out`.
 fn second_text(secs: u64, out: &mut String) {
-    out.push_str(&super::decode::date_time(
+    out.push_str(&crate::cli::decode::date_time(
         i64::try_from(secs).unwrap_or(i64::MAX),
     ));
     out.push('.');
@@ -183,11 +192,21 @@ pub fn is_plain(text: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
 }
 
+/// Writes `text` as a field's value: as it is when it [`is_plain`], else quoted and
+/// escaped as `Debug` does it.
+fn write_text(w: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    if is_plain(text) {
+        w.write_str(text)
+    } else {
+        write!(w, "{text:?}")
+    }
+}
+
 /// A `fmt::Write` that escapes control characters (`\n`, `\r`, `\t`, `\u{1b}`, …) on
 /// their way to the log line.
-struct Escaping<'a, 'w>(&'a mut tracing_subscriber::fmt::format::Writer<'w>);
+struct Escaping<'a, W>(&'a mut W);
 
-impl std::fmt::Write for Escaping<'_, '_> {
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<'_, W> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         if !s.chars().any(char::is_control) {
             return self.0.write_str(s);
@@ -234,10 +253,8 @@ impl tracing::field::Visit for FieldsVisitor<'_> {
         }
         self.result = if field.name() == "message" {
             Escaping(&mut self.writer).write_str(value)
-        } else if is_plain(value) {
-            self.writer.write_str(value)
         } else {
-            write!(self.writer, "{value:?}")
+            write_text(&mut self.writer, value)
         };
     }
 
@@ -364,6 +381,88 @@ pub fn finish() {
     }
 }
 
+/// The shared buffer, once the CLI has installed the subscriber whose lines [`direct`]
+/// writes as they would be formatted.
+static DIRECT: OnceLock<Arc<Shared>> = OnceLock::new();
+
+/// Lets [`direct`] write into `writer`'s buffer. The caller has installed, as the global
+/// subscriber, `tracing_subscriber::fmt` with `writer`, [`Clock`], [`Fields`], no colours
+/// and the default layout (level, target), which is how [`direct`] formats its lines.
+pub fn allow_direct(writer: &BufferedStderr) {
+    let _ = DIRECT.set(Arc::clone(&writer.0));
+}
+
+/// A field's value in a [`direct`] line.
+#[derive(Clone, Copy)]
+pub enum Value<'a> {
+    /// A text: as it is when it [`is_plain`], else quoted and escaped (as `name = text`).
+    Text(&'a str),
+    /// A number.
+    U64(u64),
+    /// A displayed value, control characters escaped (as `name = %value`).
+    Display(&'a dyn std::fmt::Display),
+}
+
+thread_local! {
+    /// The line [`direct`] is formatting; kept for the thread's next one.
+    static DIRECT_LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Logs one event straight into the buffer: the line `tracing::event!(target: target,
+/// level, fields…, message)` gives through the installed subscriber, formatted here and
+/// appended without `tracing`'s dispatch, filter and formatter (a third of the cost of
+/// `serve`'s line per Cx request). The caller has checked that `level` is enabled for its
+/// callsite (`tracing::enabled!`). Returns `false`, writing nothing, when that subscriber
+/// is not installed (tests, a terminal's colours, another command): log through `tracing`
+/// then.
+pub fn direct(
+    level: tracing::Level,
+    target: &str,
+    message: &str,
+    fields: &[(&str, Value<'_>)],
+) -> bool {
+    let Some(shared) = DIRECT.get() else {
+        return false;
+    };
+    DIRECT_LINE.with(|cell| {
+        let mut line = cell.borrow_mut();
+        line.clear();
+        if timestamp(&mut *line).is_ok()
+            && format_event(&mut line, level, target, message, fields).is_ok()
+        {
+            shared.append(line.as_bytes());
+        }
+        if line.capacity() > 4096 {
+            *line = String::new();
+        }
+    });
+    true
+}
+
+/// What follows the timestamp in a line of the installed subscriber: level, target, the
+/// message and the fields, and the newline.
+fn format_event(
+    line: &mut String,
+    level: tracing::Level,
+    target: &str,
+    message: &str,
+    fields: &[(&str, Value<'_>)],
+) -> std::fmt::Result {
+    use std::fmt::Write as _;
+    write!(line, " {:>5} {target}: ", level.as_str())?;
+    Escaping(&mut *line).write_str(message)?;
+    for (name, value) in fields {
+        write!(line, " {name}=")?;
+        match value {
+            Value::Text(text) => write_text(&mut *line, text)?,
+            Value::U64(n) => write!(line, "{n}")?,
+            Value::Display(v) => write!(Escaping(&mut *line), "{v}")?,
+        }
+    }
+    line.push('\n');
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,7 +507,7 @@ mod tests {
         });
         assert!(
             line.ends_with(&format!(
-                " INFO sichss::cli::log::tests: cx cmd=UAR user={impi} result=2001 micros=12\n"
+                " INFO sichss::log::tests: cx cmd=UAR user={impi} result=2001 micros=12\n"
             )),
             "{line}"
         );
@@ -434,12 +533,60 @@ mod tests {
             tracing::warn!(error = %err, other = ?"x", ok = true, n = -3_i64, "one\rtwo");
         });
         assert!(
-            line.ends_with(" WARN sichss::cli::log::tests: one\\rtwo error=bad\\nINFO forged other=\"x\" ok=true n=-3\n"),
+            line.ends_with(" WARN sichss::log::tests: one\\rtwo error=bad\\nINFO forged other=\"x\" ok=true n=-3\n"),
             "{line}"
         );
         let line =
             logged(|| tracing::info!(error = &err as &(dyn std::error::Error + 'static), "e"));
         assert!(line.ends_with(" e error=bad\\nINFO forged\n"), "{line}");
+    }
+
+    #[test]
+    fn a_direct_line_reads_as_the_same_event_logged_through_tracing() {
+        let impi = "001010000000480@ims.sic001.mnc001.mcc001.3gppnetwork.org";
+        let forged = "a\n2026-11-27T00:00:00Z  INFO forged \"x\" \\";
+        let err = io::Error::other("bad\nINFO forged");
+        for user in [impi, forged, "caf\u{e9}", ""] {
+            let through = logged(|| {
+                tracing::info!(
+                    cmd = "UAR",
+                    user,
+                    result = 2001_u32,
+                    micros = 12_u64,
+                    error = %err,
+                    "cx"
+                )
+            });
+            let mut direct = String::new();
+            let fields = [
+                ("cmd", Value::Text("UAR")),
+                ("user", Value::Text(user)),
+                ("result", Value::U64(2001)),
+                ("micros", Value::U64(12)),
+                ("error", Value::Display(&err)),
+            ];
+            format_event(
+                &mut direct,
+                tracing::Level::INFO,
+                module_path!(),
+                "cx",
+                &fields,
+            )
+            .unwrap();
+            // After the timestamp (27 characters, which `Clock` writes for both).
+            assert_eq!(&through[27..], direct, "{user:?}");
+        }
+        let through = logged(|| tracing::warn!(n = 7_u64, "one\rtwo"));
+        let mut direct = String::new();
+        format_event(
+            &mut direct,
+            tracing::Level::WARN,
+            module_path!(),
+            "one\rtwo",
+            &[("n", Value::U64(7))],
+        )
+        .unwrap();
+        assert_eq!(&through[27..], direct);
     }
 
     #[test]
