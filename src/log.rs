@@ -141,8 +141,31 @@ fn timestamp(w: &mut impl std::fmt::Write) -> std::fmt::Result {
             second_text(secs, &mut cached.1);
             cached.0 = secs;
         }
-        write!(w, "{}{:06}Z", cached.1, now.subsec_micros())
+        // The microseconds' six digits and the zone, without `fmt`'s machinery.
+        let mut tail = *b"000000Z";
+        let mut micros = now.subsec_micros();
+        for digit in tail[..6].iter_mut().rev() {
+            *digit = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        w.write_str(&cached.1)?;
+        w.write_str(std::str::from_utf8(&tail).unwrap_or("000000Z"))
     })
+}
+
+/// Appends `n` in decimal.
+fn push_u64(line: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    line.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
 }
 
 /// `secs` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.` (UTC), appended to `out`.
@@ -449,13 +472,24 @@ fn format_event(
     fields: &[(&str, Value<'_>)],
 ) -> std::fmt::Result {
     use std::fmt::Write as _;
-    write!(line, " {:>5} {target}: ", level.as_str())?;
+    // As `tracing_subscriber` writes the level: right-aligned in five columns.
+    line.push_str(match level {
+        tracing::Level::ERROR => " ERROR ",
+        tracing::Level::WARN => "  WARN ",
+        tracing::Level::INFO => "  INFO ",
+        tracing::Level::DEBUG => " DEBUG ",
+        tracing::Level::TRACE => " TRACE ",
+    });
+    line.push_str(target);
+    line.push_str(": ");
     Escaping(&mut *line).write_str(message)?;
     for (name, value) in fields {
-        write!(line, " {name}=")?;
+        line.push(' ');
+        line.push_str(name);
+        line.push('=');
         match value {
             Value::Text(text) => write_text(&mut *line, text)?,
-            Value::U64(n) => write!(line, "{n}")?,
+            Value::U64(n) => push_u64(line, *n),
             Value::Display(v) => write!(Escaping(&mut *line), "{v}")?,
         }
     }
@@ -576,16 +610,23 @@ mod tests {
             // After the timestamp (27 characters, which `Clock` writes for both).
             assert_eq!(&through[27..], direct, "{user:?}");
         }
-        let through = logged(|| tracing::warn!(n = 7_u64, "one\rtwo"));
+        for n in [0, 7, 10, 2001, u64::from(u32::MAX), u64::MAX] {
+            let through = logged(|| tracing::warn!(n, "one\rtwo"));
+            let mut direct = String::new();
+            let fields = [("n", Value::U64(n))];
+            format_event(
+                &mut direct,
+                tracing::Level::WARN,
+                module_path!(),
+                "one\rtwo",
+                &fields,
+            )
+            .unwrap();
+            assert_eq!(&through[27..], direct, "{n}");
+        }
+        let through = logged(|| tracing::error!("e"));
         let mut direct = String::new();
-        format_event(
-            &mut direct,
-            tracing::Level::WARN,
-            module_path!(),
-            "one\rtwo",
-            &[("n", Value::U64(7))],
-        )
-        .unwrap();
+        format_event(&mut direct, tracing::Level::ERROR, module_path!(), "e", &[]).unwrap();
         assert_eq!(&through[27..], direct);
     }
 
