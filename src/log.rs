@@ -142,30 +142,21 @@ fn timestamp(w: &mut impl std::fmt::Write) -> std::fmt::Result {
             cached.0 = secs;
         }
         // The microseconds' six digits and the zone, without `fmt`'s machinery.
-        let mut tail = *b"000000Z";
-        let mut micros = now.subsec_micros();
-        for digit in tail[..6].iter_mut().rev() {
-            *digit = b'0' + (micros % 10) as u8;
-            micros /= 10;
-        }
         w.write_str(&cached.1)?;
-        w.write_str(std::str::from_utf8(&tail).unwrap_or("000000Z"))
+        w.write_str(decimal(now.subsec_micros().into(), 6, &mut [0; 20]))?;
+        w.write_char('Z')
     })
 }
 
-/// Appends `n` in decimal.
-fn push_u64(line: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
+/// `n` in decimal, zero-padded to `width` digits (at most 20), written into `buf`.
+fn decimal(mut n: u64, width: usize, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    while at > 0 && (n > 0 || at + width.clamp(1, 20) > buf.len()) {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+        buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            break;
-        }
     }
-    line.push_str(std::str::from_utf8(&digits[at..]).unwrap_or("0"));
+    std::str::from_utf8(&buf[at..]).unwrap_or("0")
 }
 
 /// `secs` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.` (UTC), appended to `out`.
@@ -489,7 +480,7 @@ fn format_event(
         line.push('=');
         match value {
             Value::Text(text) => write_text(&mut *line, text)?,
-            Value::U64(n) => push_u64(line, *n),
+            Value::U64(n) => line.push_str(decimal(*n, 1, &mut [0; 20])),
             Value::Display(v) => write!(Escaping(&mut *line), "{v}")?,
         }
     }

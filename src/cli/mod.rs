@@ -221,14 +221,14 @@ fn runtime_with(workers: Option<usize>) -> Result<tokio::runtime::Runtime, CliEr
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_timer(log::Clock)
         .fmt_fields(log::Fields)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_ansi(colours);
     match log::buffered_stderr() {
         Some(writer) => {
-            let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let installed = builder.with_writer(writer.clone()).try_init().is_ok();
             if installed && !colours {
                 // The Cx layer's line per request may skip tracing's formatter.
