@@ -566,6 +566,13 @@ mod tests {
         assert!(line.ends_with(" e error=bad\\nINFO forged\n"), "{line}");
     }
 
+    /// What [`direct`] writes after the timestamp for an event of this module.
+    fn formatted(level: tracing::Level, message: &str, fields: &[(&str, Value<'_>)]) -> String {
+        let mut line = String::new();
+        format_event(&mut line, level, module_path!(), message, fields).unwrap();
+        line
+    }
+
     #[test]
     fn a_direct_line_reads_as_the_same_event_logged_through_tracing() {
         let impi = "001010000000480@ims.sic001.mnc001.mcc001.3gppnetwork.org";
@@ -582,7 +589,6 @@ mod tests {
                     "cx"
                 )
             });
-            let mut direct = String::new();
             let fields = [
                 ("cmd", Value::Text("UAR")),
                 ("user", Value::Text(user)),
@@ -590,35 +596,17 @@ mod tests {
                 ("micros", Value::U64(12)),
                 ("error", Value::Display(&err)),
             ];
-            format_event(
-                &mut direct,
-                tracing::Level::INFO,
-                module_path!(),
-                "cx",
-                &fields,
-            )
-            .unwrap();
+            let direct = formatted(tracing::Level::INFO, "cx", &fields);
             // After the timestamp (27 characters, which `Clock` writes for both).
             assert_eq!(&through[27..], direct, "{user:?}");
         }
         for n in [0, 7, 10, 2001, u64::from(u32::MAX), u64::MAX] {
             let through = logged(|| tracing::warn!(n, "one\rtwo"));
-            let mut direct = String::new();
-            let fields = [("n", Value::U64(n))];
-            format_event(
-                &mut direct,
-                tracing::Level::WARN,
-                module_path!(),
-                "one\rtwo",
-                &fields,
-            )
-            .unwrap();
+            let direct = formatted(tracing::Level::WARN, "one\rtwo", &[("n", Value::U64(n))]);
             assert_eq!(&through[27..], direct, "{n}");
         }
         let through = logged(|| tracing::error!("e"));
-        let mut direct = String::new();
-        format_event(&mut direct, tracing::Level::ERROR, module_path!(), "e", &[]).unwrap();
-        assert_eq!(&through[27..], direct);
+        assert_eq!(&through[27..], formatted(tracing::Level::ERROR, "e", &[]));
     }
 
     #[test]

@@ -244,20 +244,19 @@ pub fn vsai() -> Avp {
 fn log_request(name: &str, user: &str, result: u32, micros: u128, error: Option<&CxError>) {
     use crate::log::Value;
     let micros = u64::try_from(micros).unwrap_or(u64::MAX);
-    let fields = [
+    let all = [
         ("cmd", Value::Text(name)),
         ("user", Value::Text(user)),
         ("result", Value::U64(result.into())),
         ("micros", Value::U64(micros)),
+        (
+            "error",
+            error.map_or(Value::Text(""), |e| Value::Display(e)),
+        ),
     ];
-    let written = match error {
-        None => crate::log::direct(tracing::Level::INFO, module_path!(), "cx", &fields),
-        Some(e) => {
-            let mut all = [("error", Value::Display(e)); 5];
-            all[..4].copy_from_slice(&fields);
-            crate::log::direct(tracing::Level::INFO, module_path!(), "cx", &all)
-        }
-    };
+    // The error field only when there is an error.
+    let fields = if error.is_some() { &all[..] } else { &all[..4] };
+    let written = crate::log::direct(tracing::Level::INFO, module_path!(), "cx", fields);
     if written {
         return;
     }
